@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// A system library from Debian's packages: module map + pkg-config + apt provider.
+func systemLibrary(_ name: String, pkgConfig: String, apt: String) -> Target {
+    .systemLibrary(name: name, pkgConfig: pkgConfig, providers: [.apt([apt])])
+}
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "zramd",
+    products: [
+        .executable(name: "zramd", targets: ["zramd"]),
+    ],
+    targets: [
+        systemLibrary("CZstd", pkgConfig: "libzstd", apt: "libzstd-dev"),
+        systemLibrary("CLZ4", pkgConfig: "liblz4", apt: "liblz4-dev"),
+        systemLibrary("CZlib", pkgConfig: "zlib", apt: "zlib1g-dev"),
+        systemLibrary("CLZO", pkgConfig: "lzo2", apt: "liblzo2-dev"),
+        systemLibrary("CSQLite", pkgConfig: "sqlite3", apt: "libsqlite3-dev"),
+        systemLibrary("CMicroHTTPD", pkgConfig: "libmicrohttpd", apt: "libmicrohttpd-dev"),
+
+        // Layer 1: codecs (zcomp).
+        .target(name: "ZComp", dependencies: ["CZstd", "CLZ4", "CZlib", "CLZO"], swiftSettings: strict),
+        // Layer 2: allocator (zsmalloc).
+        .target(name: "ZSmalloc", swiftSettings: strict),
+        // Layer 4: backing store (SQLite).
+        .target(name: "ZramBacking", dependencies: ["CSQLite", "CZlib"], swiftSettings: strict),
+
+        .executableTarget(name: "zramd", dependencies: ["ZComp", "ZSmalloc"], swiftSettings: strict),
+        .executableTarget(
+            name: "zbench", dependencies: ["ZComp", "ZSmalloc"], path: "bench/Sources/zbench",
+            swiftSettings: strict),
+
+        .testTarget(name: "ZCompTests", dependencies: ["ZComp"], swiftSettings: strict),
+        .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc"], swiftSettings: strict),
+        .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,68 @@
+import Dispatch
+import Glibc
+import Synchronization
+
+/// A fixed set of compression streams of one codec, each behind its own mutex.
+///
+/// A caller takes any free stream; when every stream is busy it sleeps on a
+/// semaphore (never spins) until one is handed back. Nothing else is locked
+/// while a stream compresses, so a slow codec holds exactly one stream.
+public final class StreamPool: Sendable {
+    /// The codec every stream of this pool runs.
+    public let codec: any Codec
+    private let streams: [Mutex<any CodecStream>]
+    /// Counts streams that no caller has claimed.
+    private let available: DispatchSemaphore
+    /// Where the next search for a free stream starts, to spread callers.
+    private let hint = Atomic<Int>(0)
+
+    /// Creates `count` streams (default: the number of online cores).
+    public init(codec: any Codec, count: Int = StreamPool.defaultCount) throws(CodecError) {
+        precondition(count > 0, "a stream pool needs at least one stream")
+        self.codec = codec
+        var made: [Mutex<any CodecStream>] = []
+        for _ in 0..<count { made.append(Mutex(try codec.makeStream())) }
+        streams = made
+        available = DispatchSemaphore(value: count)
+    }
+
+    /// The number of online cores, at least 1.
+    public static var defaultCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// The number of streams.
+    public var count: Int { streams.count }
+
+    /// Runs `body` with exclusive use of one stream, sleeping while all are busy.
+    public func withStream<R: Sendable, E: Error>(
+        _ body: (any CodecStream) throws(E) -> R
+    ) throws(E) -> R {
+        available.wait()
+        defer { available.signal() }
+        let start = hint.wrappingAdd(1, ordering: .relaxed).oldValue
+        // The semaphore guarantees at least one stream is unlocked or about to be,
+        // since a holder unlocks its mutex before it signals.
+        while true {
+            for offset in 0..<streams.count {
+                let i = (start &+ offset) % streams.count
+                let outcome: Result<R, E>? = streams[i].withLockIfAvailable { stream in
+                    do throws(E) { return .success(try body(stream)) } catch { return .failure(error) }
+                }
+                if let outcome { return try outcome.get() }
+            }
+        }
+    }
+
+    /// Compresses one page with a pooled stream; nil when it does not fit in less than a page.
+    public func compress(
+        _ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) -> Int? {
+        try withStream { stream throws(CodecError) in try stream.compress(page, into: dst) }
+    }
+
+    /// Restores one page with a pooled stream.
+    public func decompress(
+        _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) {
+        try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
+    }
+}
