@@ -33,9 +33,10 @@ let package = Package(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc"], path: "bench/Sources/zbench",
             swiftSettings: strict),
 
-        .testTarget(name: "ZCompTests", dependencies: ["ZComp"], swiftSettings: strict),
-        .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc"], swiftSettings: strict),
-        .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking"], swiftSettings: strict),
+        .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
