@@ -10,7 +10,7 @@ import Synchronization
 public final class StreamPool: Sendable {
     /// The codec every stream of this pool runs.
     public let codec: any Codec
-    private let streams: [Mutex<any CodecStream>]
+    private let streams: [Slot]
     /// Counts streams that no caller has claimed.
     private let available: DispatchSemaphore
     /// Where the next search for a free stream starts, to spread callers.
@@ -20,8 +20,8 @@ public final class StreamPool: Sendable {
     public init(codec: any Codec, count: Int = StreamPool.defaultCount) throws(CodecError) {
         precondition(count > 0, "a stream pool needs at least one stream")
         self.codec = codec
-        var made: [Mutex<any CodecStream>] = []
-        for _ in 0..<count { made.append(Mutex(try codec.makeStream())) }
+        var made: [Slot] = []
+        for _ in 0..<count { made.append(Slot(try codec.makeStream())) }
         streams = made
         available = DispatchSemaphore(value: count)
     }
@@ -44,12 +44,18 @@ public final class StreamPool: Sendable {
         while true {
             for offset in 0..<streams.count {
                 let i = (start &+ offset) % streams.count
-                let outcome: Result<R, E>? = streams[i].withLockIfAvailable { stream in
+                let outcome: Result<R, E>? = streams[i].stream.withLockIfAvailable { stream in
                     do throws(E) { return .success(try body(stream)) } catch { return .failure(error) }
                 }
                 if let outcome { return try outcome.get() }
             }
         }
+    }
+
+    /// One stream and the mutex that guards it (a `Mutex` cannot live in an array directly).
+    private final class Slot: Sendable {
+        let stream: Mutex<any CodecStream>
+        init(_ stream: sending any CodecStream) { self.stream = Mutex(stream) }
     }
 
     /// Compresses one page with a pooled stream; nil when it does not fit in less than a page.

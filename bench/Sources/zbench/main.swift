@@ -1,0 +1,1 @@
+print("zbench: not yet")
