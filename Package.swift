@@ -28,6 +28,9 @@ let package = Package(
         // Layer 4: backing store (SQLite).
         .target(name: "ZramBacking", dependencies: ["CSQLite", "CZlib"], swiftSettings: strict),
 
+        // Layer 3: the zram device.
+        .target(name: "ZramDevice", dependencies: ["ZComp", "ZSmalloc", "ZramBacking"], swiftSettings: strict),
+
         .executableTarget(name: "zramd", dependencies: ["ZComp", "ZSmalloc"], swiftSettings: strict),
         .executableTarget(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc"], path: "bench/Sources/zbench",
@@ -36,6 +39,8 @@ let package = Package(
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

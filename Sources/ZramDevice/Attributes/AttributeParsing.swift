@@ -1,0 +1,66 @@
+/// Parsers for what one would `echo` into a zram attribute.
+enum AttributeParsing {
+    /// The body without the newline `echo` adds (and surrounding blanks).
+    static func trimmed(_ body: String) -> String {
+        var text = Substring(body)
+        while let c = text.first, c == " " || c == "\t" || c == "\n" || c == "\r" { text = text.dropFirst() }
+        while let c = text.last, c == " " || c == "\t" || c == "\n" || c == "\r" { text = text.dropLast() }
+        return String(text)
+    }
+
+    /// A non-negative integer; `what` names it in the error.
+    static func unsigned(_ text: String, _ what: String) throws(ZramError) -> Int {
+        let value = trimmed(text)
+        guard !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw ZramError(.EINVAL, "\(what) must be a non-negative integer, not \"\(value)\"")
+        }
+        guard let number = Int(value) else { throw ZramError(.ERANGE, "\(what) \(value) is too large") }
+        return number
+    }
+
+    /// Bytes with an optional K/M/G/T suffix (binary units, case-insensitive), as the kernel's memparse.
+    static func size(_ text: String, _ what: String) throws(ZramError) -> Int {
+        var value = trimmed(text)
+        var shift = 0
+        if let last = value.last, let s = ["k": 10, "m": 20, "g": 30, "t": 40, "p": 50][last.lowercased()] {
+            shift = s
+            value.removeLast()
+        }
+        let number = try unsigned(value, what)
+        guard number <= Int.max >> shift else { throw ZramError(.ERANGE, "\(what) \(trimmed(text)) is too large") }
+        return number << shift
+    }
+
+    /// `0`/`1` and the kernel's other booleans (`y`, `n`, `yes`, `no`, `on`, `off`).
+    static func boolean(_ text: String, _ what: String) throws(ZramError) -> Bool {
+        switch trimmed(text).lowercased() {
+        case "1", "y", "yes", "on", "true": return true
+        case "0", "n", "no", "off", "false": return false
+        default: throw ZramError(.EINVAL, "\(what) must be 0 or 1, not \"\(trimmed(text))\"")
+        }
+    }
+
+    /// `key=value` tokens separated by blanks, in order. A token without `=`, an empty
+    /// value or a key outside `allowed` is EINVAL (stricter than the kernel on purpose).
+    /// Keys in `repeatable` may appear more than once; others at most once.
+    static func pairs(_ text: String, allowed: Set<String>, repeatable: Set<String> = [], _ what: String)
+        throws(ZramError) -> [(key: String, value: String)]
+    {
+        var out: [(key: String, value: String)] = []
+        for token in trimmed(text).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
+            guard let eq = token.firstIndex(of: "=") else {
+                throw ZramError(.EINVAL, "\(what): \"\(token)\" is not key=value")
+            }
+            let key = String(token[..<eq]), value = String(token[token.index(after: eq)...])
+            guard allowed.contains(key) else {
+                throw ZramError(.EINVAL, "\(what): unknown key \"\(key)\" (known: \(allowed.sorted().joined(separator: ", ")))")
+            }
+            guard !value.isEmpty else { throw ZramError(.EINVAL, "\(what): \(key) has no value") }
+            guard repeatable.contains(key) || !out.contains(where: { $0.key == key }) else {
+                throw ZramError(.EINVAL, "\(what): \(key) given twice")
+            }
+            out.append((key, value))
+        }
+        return out
+    }
+}

@@ -1,0 +1,78 @@
+extension ZramDevice {
+    /// `idle`, `recompress`, `writeback`, `compact`: one-shot triggers.
+    static let postProcessingAttributes: [Attribute] = [
+        Attribute("idle", store: { device, body throws(ZramError) in
+            let text = AttributeParsing.trimmed(body)
+            try device.markIdle(olderThan: text == "all" ? nil : try AttributeParsing.unsigned(text, "idle age"))
+        }),
+        Attribute("recompress", store: { device, body throws(ZramError) in
+            try device.recompress(parseRecompress(body))
+        }),
+        Attribute("writeback", store: { device, body throws(ZramError) in
+            try device.writeback(parseWriteback(body))
+        }),
+        Attribute("compact", store: { device, _ throws(ZramError) in
+            try device.compact()
+        }),
+    ]
+
+    /// `type=idle|huge|huge_idle threshold=BYTES max_pages=N algo=NAME|priority=N`.
+    static func parseRecompress(_ body: String) throws(ZramError) -> RecompressRequest {
+        let pairs = try AttributeParsing.pairs(
+            body, allowed: ["type", "threshold", "max_pages", "algo", "priority"], "recompress")
+        var request = RecompressRequest()
+        for (key, value) in pairs {
+            switch key {
+            case "type":
+                guard let kind = RecompressKind(rawValue: value) else {
+                    throw ZramError(.EINVAL, "recompress type must be idle, huge or huge_idle, not \"\(value)\"")
+                }
+                request.kind = kind
+            case "threshold": request.threshold = try AttributeParsing.size(value, "threshold")
+            case "max_pages": request.maxPages = try AttributeParsing.unsigned(value, "max_pages")
+            case "algo": request.algorithm = try algorithmName(value)
+            default: request.priority = try AttributeParsing.unsigned(value, "priority")
+            }
+        }
+        guard request.algorithm == nil || request.priority == nil else {
+            throw ZramError(.EINVAL, "recompress takes algo= or priority=, not both")
+        }
+        if let priority = request.priority, !(1...3).contains(priority) {
+            throw ZramError(.EINVAL, "recompress priority must be 1, 2 or 3, not \(priority)")
+        }
+        return request
+    }
+
+    /// `idle|huge|huge_idle|incompressible`, or `type=…` with any number of
+    /// `page_index=N` and `page_indexes=LO-HI`.
+    static func parseWriteback(_ body: String) throws(ZramError) -> WritebackRequest {
+        let text = AttributeParsing.trimmed(body)
+        if let kind = WritebackKind(rawValue: text) { return WritebackRequest(kind: kind) }
+        let pairs = try AttributeParsing.pairs(
+            text, allowed: ["type", "page_index", "page_indexes"], repeatable: ["page_index", "page_indexes"], "writeback")
+        guard !pairs.isEmpty else {
+            throw ZramError(.EINVAL, "writeback needs a type (idle, huge, huge_idle, incompressible) or page indexes")
+        }
+        var request = WritebackRequest()
+        for (key, value) in pairs {
+            switch key {
+            case "type":
+                guard let kind = WritebackKind(rawValue: value) else {
+                    throw ZramError(.EINVAL, "writeback type must be idle, huge, huge_idle or incompressible, not \"\(value)\"")
+                }
+                request.kind = kind
+            case "page_index":
+                let index = try AttributeParsing.unsigned(value, "page_index")
+                request.ranges.append(index...index)
+            default:
+                let bounds = value.split(separator: "-", omittingEmptySubsequences: false)
+                guard bounds.count == 2 else { throw ZramError(.EINVAL, "page_indexes must be LO-HI, not \"\(value)\"") }
+                let low = try AttributeParsing.unsigned(String(bounds[0]), "page_indexes")
+                let high = try AttributeParsing.unsigned(String(bounds[1]), "page_indexes")
+                guard low <= high else { throw ZramError(.ERANGE, "page_indexes \(value): LO is above HI") }
+                request.ranges.append(low...high)
+            }
+        }
+        return request
+    }
+}

@@ -1,0 +1,34 @@
+import ZComp
+
+/// One algorithm slot: the primary (priority 0) or a recompression algorithm (1...3).
+public struct AlgorithmChoice: Sendable, Equatable {
+    public var name: String
+    public var params: CodecParams
+    public init(name: String, params: CodecParams = CodecParams()) {
+        self.name = name
+        self.params = params
+    }
+}
+
+/// Everything set before `disksize` initialises the device; frozen while initialised.
+public struct DeviceConfig: Sendable {
+    public var pageSize: Int
+    /// The primary algorithm.
+    public var primary = AlgorithmChoice(name: "lz4")
+    /// Recompression algorithms by priority 1...3.
+    public var secondary: [Int: AlgorithmChoice] = [:]
+    /// Parameters set with `algorithm_params` before their algorithm was chosen, by name.
+    public var paramsByName: [String: CodecParams] = [:]
+    /// The backing store's file name inside the data directory, or nil for none.
+    public var backingDev: String?
+    public var compressedWriteback = false
+    /// The allocator's longest zspage chain.
+    public var maxChain = 8
+    /// Streams per algorithm.
+    public var streams = StreamPool.defaultCount
+
+    public init(pageSize: Int = 4096, primary: String = "lz4") {
+        self.pageSize = pageSize
+        self.primary = AlgorithmChoice(name: primary)
+    }
+}

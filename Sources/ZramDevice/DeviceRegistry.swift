@@ -1,0 +1,49 @@
+import ZComp
+import Synchronization
+
+/// The set of devices, as `/sys/class/zram-control`: `hot_add` and `hot_remove`.
+public final class DeviceRegistry: Sendable {
+    /// What a new device starts with (and returns to on `reset`).
+    public let template: DeviceConfig
+    public let dataDir: String
+    private let makeCodec: CodecFactory
+    private let devices = Mutex<[Int: ZramDevice]>([:])
+
+    public init(dataDir: String, template: DeviceConfig = DeviceConfig(),
+                makeCodec: @escaping CodecFactory = { name, params, pageSize throws(CodecError) in
+                    try Codecs.make(name, params: params, pageSize: pageSize)
+                }) {
+        self.dataDir = dataDir
+        self.template = template
+        self.makeCodec = makeCodec
+    }
+
+    /// Creates an uninitialised device with the lowest free id and returns it.
+    @discardableResult
+    public func hotAdd() -> ZramDevice {
+        devices.withLock { devices in
+            let id = (0...).first { devices[$0] == nil }!
+            let device = ZramDevice(id: id, dataDir: dataDir, config: template, makeCodec: makeCodec)
+            devices[id] = device
+            return device
+        }
+    }
+
+    /// Removes device `id` after freeing everything it holds.
+    /// - Throws: ENODEV for an unknown id.
+    public func hotRemove(_ id: Int) throws(ZramError) {
+        let device = devices.withLock { $0.removeValue(forKey: id) }
+        guard let device else { throw ZramError(.ENODEV, "there is no zram\(id)") }
+        device.reset()
+    }
+
+    /// Device `id`, if it exists.
+    public func device(_ id: Int) -> ZramDevice? {
+        devices.withLock { $0[id] }
+    }
+
+    /// Every device, by id.
+    public var all: [ZramDevice] {
+        devices.withLock { $0.values.sorted { $0.id < $1.id } }
+    }
+}

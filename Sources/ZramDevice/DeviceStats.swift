@@ -1,0 +1,23 @@
+import Synchronization
+
+/// zram's counters (`mm_stat`, `io_stat`, `bd_stat`, `debug_stat`), updated lock-free.
+final class DeviceStats: Sendable {
+    let comprDataSize = Atomic<Int>(0)
+    let pagesStored = Atomic<Int>(0)
+    let samePages = Atomic<Int>(0)
+    let hugePages = Atomic<Int>(0)
+    let hugePagesSince = Atomic<Int>(0)
+    let failedReads = Atomic<Int>(0)
+    let failedWrites = Atomic<Int>(0)
+    let invalidIO = Atomic<Int>(0)
+    let notifyFree = Atomic<Int>(0)
+    /// Pages currently written back (bd_count is derived from it).
+    let writtenBackPages = Atomic<Int>(0)
+    let backingReads = Atomic<Int>(0)
+    let backingWrites = Atomic<Int>(0)
+    // debug_stat: zramd's own.
+    let recompressAttempts = Atomic<Int>(0)
+    let recompressed = Atomic<Int>(0)
+    let writebackSkipped = Atomic<Int>(0)
+
+}

@@ -1,0 +1,194 @@
+import ZComp
+import ZSmalloc
+
+extension ZramDevice {
+    /// Stores one page in slot `index` (zram's write path).
+    ///
+    /// The page is compressed and copied into the allocator before the slot is locked;
+    /// the lock is held only to swap the old content for the new.
+    /// - Throws: ERANGE for a slot outside the disk, EINVAL for a wrong length (both
+    ///   counted in `invalid_io`), ENOMEM when the allocator or `mem_limit` refuses
+    ///   (counted in `failed_writes`; the slot keeps its old content).
+    public func write(_ index: Int, _ page: UnsafeRawBufferPointer) throws(ZramError) {
+        try requireLive("writing pages") { live throws(ZramError) in
+            try checkIO(live, index: index, length: page.count)
+            if let word = Self.sameFilledWord(page) {
+                live.slots.withLock(index) {
+                    freeSlotLocked(live, index)
+                    live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
+                }
+                live.stats.samePages.add(1, ordering: .relaxed)
+                live.stats.pagesStored.add(1, ordering: .relaxed)
+                return
+            }
+            try withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst throws(ZramError) in
+                let compressed: Int?
+                do {
+                    compressed = try live.streams[0]!.compress(page, into: dst)
+                } catch {
+                    live.stats.failedWrites.add(1, ordering: .relaxed)
+                    throw ZramError(.EIO, "compression failed: \(error)")
+                }
+                let huge = compressed.map { $0 > live.hugeThreshold } ?? true
+                let source = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
+                let handle = try allocate(live, length: source.count)
+                live.pool.write(handle, source)
+                live.slots.withLock(index) {
+                    freeSlotLocked(live, index)
+                    live.slots[index] = SlotState(
+                        value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
+                        priority: 0, accessTime: live.now)
+                }
+                live.stats.comprDataSize.add(source.count, ordering: .relaxed)
+                live.stats.pagesStored.add(1, ordering: .relaxed)
+                if huge {
+                    live.stats.hugePages.add(1, ordering: .relaxed)
+                    live.stats.hugePagesSince.add(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    /// Reads slot `index` into `page` (zram's read path).
+    /// - Returns: false when the slot holds nothing (`page` untouched).
+    /// - Throws: ERANGE / EINVAL for a bad index or length (`invalid_io`); EIO when the
+    ///   stored bytes cannot be restored (`failed_reads`).
+    public func read(_ index: Int, into page: UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool {
+        try requireLive("reading pages") { live throws(ZramError) -> Bool in
+            try checkIO(live, index: index, length: page.count)
+            return try live.slots.withLock(index) { () throws(ZramError) -> Bool in
+                var state = live.slots[index]
+                guard state.flags.contains(.stored) else { return false }
+                do {
+                    try restoreLocked(live, state, into: page)
+                } catch {
+                    live.stats.failedReads.add(1, ordering: .relaxed)
+                    throw error
+                }
+                state.flags.subtract([.idle, .postProcessing])
+                state.accessTime = live.now
+                live.slots[index] = state
+                return true
+            }
+        }
+    }
+
+    /// Frees slot `index` (zram's discard); idempotent.
+    public func discard(_ index: Int) throws(ZramError) {
+        try requireLive("discarding pages") { live throws(ZramError) in
+            guard index >= 0, index < live.slots.count else {
+                live.stats.invalidIO.add(1, ordering: .relaxed)
+                throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
+            }
+            let freed = live.slots.withLock(index) { freeSlotLocked(live, index) }
+            if freed { live.stats.notifyFree.add(1, ordering: .relaxed) }
+        }
+    }
+
+    /// The number of slots (disksize / page size), 0 before initialisation.
+    public var slotCount: Int { withLive { $0.slots.count } ?? 0 }
+
+    // MARK: helpers shared by the write, read and post-processing paths
+
+    func checkIO(_ live: LiveDevice, index: Int, length: Int) throws(ZramError) {
+        guard index >= 0, index < live.slots.count else {
+            live.stats.invalidIO.add(1, ordering: .relaxed)
+            throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
+        }
+        guard length == live.pageSize else {
+            live.stats.invalidIO.add(1, ordering: .relaxed)
+            throw ZramError(.EINVAL, "a page is exactly \(live.pageSize) bytes, not \(length)")
+        }
+    }
+
+    /// Allocates `length` bytes, honouring `mem_limit`; failures count in `failed_writes`.
+    func allocate(_ live: LiveDevice, length: Int) throws(ZramError) -> Handle {
+        let handle: Handle
+        do {
+            handle = try live.pool.malloc(length)
+        } catch {
+            live.stats.failedWrites.add(1, ordering: .relaxed)
+            throw ZramError(.ENOMEM, "the allocator is out of memory")
+        }
+        let limit = memLimit.load(ordering: .relaxed)
+        if limit > 0, live.pool.memoryUsed > limit {
+            live.pool.free(handle)
+            live.stats.failedWrites.add(1, ordering: .relaxed)
+            throw ZramError(.ENOMEM, "mem_limit (\(limit) bytes) reached")
+        }
+        return handle
+    }
+
+    /// Restores a stored slot's page; the caller holds the slot lock.
+    func restoreLocked(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) throws(ZramError) {
+        if state.flags.contains(.same) {
+            Self.fill(page, with: state.value)
+        } else if state.flags.contains(.writtenBack) {
+            try readBacking(live, state, into: page)
+        } else if state.flags.contains(.huge) {
+            let handle = Handle(raw: UInt32(state.value))
+            live.pool.withObject(handle, length: state.size, scratch: page) { bytes in
+                if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
+            }
+        } else {
+            try decompressObject(live, state, into: page)
+        }
+    }
+
+    /// Decompresses an allocator object with the stream pool of the slot's priority.
+    func decompressObject(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) throws(ZramError) {
+        let handle = Handle(raw: UInt32(state.value))
+        guard let streams = live.streams[state.priority] else {
+            throw ZramError(.EIO, "no algorithm for priority \(state.priority)")
+        }
+        try withUnsafeTemporaryAllocation(byteCount: state.size, alignment: 16) { scratch throws(ZramError) in
+            let mapping = live.pool.readBegin(handle, length: state.size, scratch: scratch)
+            defer { live.pool.readEnd(mapping) }
+            do {
+                try streams.decompress(mapping.bytes, into: page)
+            } catch {
+                throw ZramError(.EIO, "stored page does not decompress: \(error)")
+            }
+        }
+    }
+
+    /// Frees whatever slot `index` holds and counts it; the caller holds the slot lock.
+    /// - Returns: true when the slot held a page.
+    @discardableResult
+    func freeSlotLocked(_ live: LiveDevice, _ index: Int) -> Bool {
+        let state = live.slots[index]
+        guard state.flags.contains(.stored) else {
+            if state != .empty { live.slots[index] = .empty }
+            return false
+        }
+        if state.flags.contains(.same) {
+            live.stats.samePages.subtract(1, ordering: .relaxed)
+        } else if state.flags.contains(.writtenBack) {
+            freeBackingBlock(live, state)
+        } else {
+            live.pool.free(Handle(raw: UInt32(state.value)))
+            live.stats.comprDataSize.subtract(state.size, ordering: .relaxed)
+            if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
+        }
+        live.stats.pagesStored.subtract(1, ordering: .relaxed)
+        live.slots[index] = .empty
+        return true
+    }
+
+    /// The repeated word when the page is one machine word repeated, else nil.
+    @inline(__always)
+    static func sameFilledWord(_ page: UnsafeRawBufferPointer) -> UInt64? {
+        let words = page.count / 8
+        let first = page.loadUnaligned(as: UInt64.self)
+        // The last word first: most pages that are not same-filled differ there.
+        guard page.loadUnaligned(fromByteOffset: (words - 1) * 8, as: UInt64.self) == first else { return nil }
+        for i in 1..<words where page.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != first {
+            return nil
+        }
+        return first
+    }
+
+    static func fill(_ page: UnsafeMutableRawBufferPointer, with word: UInt64) {
+        for i in 0..<(page.count / 8) { page.storeBytes(of: word, toByteOffset: i * 8, as: UInt64.self) }
+    }
+}

@@ -1,0 +1,118 @@
+/// zram's `mm_stat` fields, in bytes unless named pages.
+public struct MMStat: Sendable, Equatable, Codable {
+    public var origDataSize = 0
+    public var comprDataSize = 0
+    public var memUsedTotal = 0
+    public var memLimit = 0
+    public var memUsedMax = 0
+    public var samePages = 0
+    public var pagesCompacted = 0
+    public var hugePages = 0
+    public var hugePagesSince = 0
+}
+
+/// zram's `io_stat` fields.
+public struct IOStat: Sendable, Equatable, Codable {
+    public var failedReads = 0
+    public var failedWrites = 0
+    public var invalidIO = 0
+    public var notifyFree = 0
+}
+
+/// zram's `bd_stat` fields, in 4 KiB units.
+public struct BDStat: Sendable, Equatable, Codable {
+    public var count = 0
+    public var reads = 0
+    public var writes = 0
+}
+
+/// zramd's `debug_stat` counters.
+public struct DebugStat: Sendable, Equatable, Codable {
+    public var recompressAttempts = 0
+    public var recompressed = 0
+    public var writebackSkipped = 0
+}
+
+extension ZramDevice {
+    /// Memory statistics; all zero before initialisation.
+    public var mmStat: MMStat {
+        withLive { live in
+            MMStat(
+                origDataSize: live.stats.pagesStored.load(ordering: .relaxed) * live.pageSize,
+                comprDataSize: live.stats.comprDataSize.load(ordering: .relaxed),
+                memUsedTotal: live.pool.memoryUsed,
+                memLimit: memLimit.load(ordering: .relaxed),
+                memUsedMax: live.pool.memoryUsedMax,
+                samePages: live.stats.samePages.load(ordering: .relaxed),
+                pagesCompacted: live.pool.pagesCompacted,
+                hugePages: live.stats.hugePages.load(ordering: .relaxed),
+                hugePagesSince: live.stats.hugePagesSince.load(ordering: .relaxed))
+        } ?? MMStat(memLimit: memLimit.load(ordering: .relaxed))
+    }
+
+    public var ioStat: IOStat {
+        withLive { live in
+            IOStat(failedReads: live.stats.failedReads.load(ordering: .relaxed),
+                   failedWrites: live.stats.failedWrites.load(ordering: .relaxed),
+                   invalidIO: live.stats.invalidIO.load(ordering: .relaxed),
+                   notifyFree: live.stats.notifyFree.load(ordering: .relaxed))
+        } ?? IOStat()
+    }
+
+    public var bdStat: BDStat {
+        withLive { live in
+            guard let stats = live.backing?.stats else { return BDStat() }
+            return BDStat(count: Int(stats.bdCount), reads: Int(stats.bdReads), writes: Int(stats.bdWrites))
+        } ?? BDStat()
+    }
+
+    public var debugStat: DebugStat {
+        withLive { live in
+            DebugStat(recompressAttempts: live.stats.recompressAttempts.load(ordering: .relaxed),
+                      recompressed: live.stats.recompressed.load(ordering: .relaxed),
+                      writebackSkipped: live.stats.writebackSkipped.load(ordering: .relaxed))
+        } ?? DebugStat()
+    }
+
+    /// Resets the `mem_used_max` peak to the current use.
+    public func resetMemUsedMax() {
+        withLive { $0.pool.resetPeak() }
+    }
+
+    /// One line per stored slot: index, access time, flags `s w h i r n` (zram's `block_state`).
+    public func blockState() throws(ZramError) -> String {
+        try requireLive("block_state") { live in
+            var out = ""
+            for index in 0..<live.slots.count {
+                let state = live.slots.withLock(index) { live.slots[index] }
+                guard state.flags.contains(.stored) else { continue }
+                let f = state.flags
+                let letters = (f.contains(.same) ? "s" : ".") + (f.contains(.writtenBack) ? "w" : ".")
+                    + (f.contains(.huge) ? "h" : ".") + (f.contains(.idle) ? "i" : ".")
+                    + (state.priority > 0 ? "r" : ".") + (f.contains(.incompressible) ? "n" : ".")
+                out += Format.rightAligned(index, 12) + " " + Format.rightAligned(Int(state.accessTime), 12)
+                    + ".000000 " + letters + "\n"
+            }
+            return out
+        }
+    }
+
+    /// The allocator's per-class table.
+    public func classesTable() throws(ZramError) -> String {
+        try requireLive("classes") { $0.pool.formatClasses() }
+    }
+}
+
+/// printf-style helpers for sysfs text.
+enum Format {
+    /// `%<width>d`.
+    static func rightAligned(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+
+    /// Numbers as zram prints its stat files: each `%8llu`, space-separated, newline-terminated.
+    static func statLine(_ values: [Int]) -> String {
+        values.map { rightAligned($0, 8) }.joined(separator: " ") + "\n"
+    }
+}

@@ -1,0 +1,212 @@
+import ZSmalloc
+import ZramBacking
+
+/// Which slots `writeback` picks by kind (zram's `type=`).
+public enum WritebackKind: String, Sendable, CaseIterable {
+    case idle, huge, huge_idle, incompressible
+}
+
+/// A parsed `writeback` request: a kind, explicit slots, or both.
+public struct WritebackRequest: Sendable, Equatable {
+    public var kind: WritebackKind?
+    public var ranges: [ClosedRange<Int>]
+    public init(kind: WritebackKind? = nil, ranges: [ClosedRange<Int>] = []) {
+        self.kind = kind
+        self.ranges = ranges
+    }
+}
+
+extension ZramDevice {
+    /// Writes matching slots' pages to the backing store and frees their memory.
+    ///
+    /// Candidates go largest compressed size first, `writeback_batch_size` pages per
+    /// SQLite transaction. Each slot is locked only to copy its page out and, after the
+    /// transaction, to swap its object for the block; a slot touched meanwhile keeps its
+    /// new content and its block is freed.
+    /// - Returns: pages written back.
+    /// - Throws: ENODEV without a backing device, ERANGE for a slot outside the disk,
+    ///   EIO when `writeback_limit` is exhausted before any page or the store fails.
+    @discardableResult
+    public func writeback(_ request: WritebackRequest) throws(ZramError) -> Int {
+        try requireLive("writeback") { live throws(ZramError) -> Int in
+            guard let backing = live.backing else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
+            for range in request.ranges where range.upperBound >= live.slots.count {
+                throw ZramError(.ERANGE, "page index \(range.upperBound) is outside 0..<\(live.slots.count)")
+            }
+            postProcessLock.lock()
+            defer { postProcessLock.unlock() }
+            let candidates = pickForWriteback(live, request)
+            return try writeBack(live, backing, candidates)
+        }
+    }
+
+    /// Marks and returns the slots to write back, largest first.
+    private func pickForWriteback(_ live: LiveDevice, _ request: WritebackRequest) -> [Int] {
+        func eligible(_ state: SlotState) -> Bool {
+            guard state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .writtenBack]) else { return false }
+            switch request.kind {
+            case nil: return true
+            case .idle: return state.flags.contains(.idle)
+            case .huge: return state.flags.contains(.huge)
+            case .huge_idle: return state.flags.isSuperset(of: [.huge, .idle])
+            case .incompressible: return state.flags.contains(.incompressible)
+            }
+        }
+        let indexes: [Int] = request.ranges.isEmpty
+            ? Array(0..<live.slots.count)
+            : request.ranges.flatMap { Array($0) }
+        return markPostProcessing(live, indexes, where: eligible)
+    }
+
+    private func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int]) throws(ZramError) -> Int {
+        let pageSize = live.pageSize
+        let unitsPerPage = max(1, pageSize / 4096)
+        let batchSize = writebackBatchSize.load(ordering: .relaxed)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: batchSize * pageSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var written = 0
+        var next = 0
+        defer { clearPostProcessing(live, candidates[next...]) }
+        while next < candidates.count {
+            // Copy a batch of pages out, each under its own slot lock only.
+            var picked: [(index: Int, state: SlotState)] = []
+            var lengths: [Int] = []
+            while next < candidates.count, picked.count < batchSize {
+                let index = candidates[next]
+                next += 1
+                let page = UnsafeMutableRawBufferPointer(rebasing: buffer[(picked.count * pageSize)..<((picked.count + 1) * pageSize)])
+                let copied = live.slots.withLock(index) { () -> SlotState? in
+                    let state = live.slots[index]
+                    guard state.flags.contains(.postProcessing) else { return nil }
+                    do {
+                        if live.compressedWriteback, !state.flags.contains(.huge) {
+                            let handle = Handle(raw: UInt32(state.value))
+                            live.pool.withObject(handle, length: state.size, scratch: page) { bytes in
+                                if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
+                            }
+                        } else {
+                            try restoreLocked(live, state, into: page)
+                        }
+                    } catch {
+                        return nil
+                    }
+                    return state
+                }
+                guard let state = copied else {
+                    live.stats.writebackSkipped.add(1, ordering: .relaxed)
+                    continue
+                }
+                picked.append((index, state))
+                lengths.append(live.compressedWriteback && !state.flags.contains(.huge) ? state.size : pageSize)
+            }
+            if picked.isEmpty { continue }
+            if writebackLimitEnabled.load(ordering: .relaxed) {
+                let cost = picked.count * unitsPerPage
+                let left = writebackBudget.load(ordering: .relaxed)
+                guard left >= cost else {
+                    for item in picked { clearPostProcessing(live, [item.index]) }
+                    if written == 0 { throw ZramError(.EIO, "writeback_limit is exhausted (\(left) units left)") }
+                    return written
+                }
+                writebackBudget.subtract(cost, ordering: .relaxed)
+            }
+            // The SQLite transaction runs with no lock held.
+            let blocks: [Int64]
+            do {
+                blocks = try backing.writeNew(
+                    pages: UnsafeRawBufferPointer(rebasing: buffer[..<(picked.count * pageSize)]), lengths: lengths)
+            } catch {
+                if writebackLimitEnabled.load(ordering: .relaxed) {
+                    writebackBudget.add(picked.count * unitsPerPage, ordering: .relaxed)
+                }
+                for item in picked { clearPostProcessing(live, [item.index]) }
+                live.stats.failedWrites.add(picked.count, ordering: .relaxed)
+                throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "writeback to \(backing.path) failed: \(error.reason)")
+            }
+            for (item, block) in zip(picked, blocks) {
+                let swapped = live.slots.withLock(item.index) { () -> Bool in
+                    var state = live.slots[item.index]
+                    guard state.flags.contains(.postProcessing), state.value == item.state.value else { return false }
+                    live.pool.free(Handle(raw: UInt32(state.value)))
+                    live.stats.comprDataSize.subtract(state.size, ordering: .relaxed)
+                    if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
+                    let keepsCompressed = live.compressedWriteback && !state.flags.contains(.huge)
+                    state.value = UInt64(block)
+                    state.flags = state.flags.intersection(keepsCompressed ? [.stored, .huge] : [.stored])
+                        .union(.writtenBack)
+                    if !keepsCompressed {
+                        state.size = pageSize
+                        state.priority = 0
+                    }
+                    live.slots[item.index] = state
+                    return true
+                }
+                if swapped {
+                    written += 1
+                } else {
+                    try? backing.free(block)
+                    live.stats.writebackSkipped.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        return written
+    }
+
+    /// Reads a written-back slot's page; the caller holds the slot lock.
+    func readBacking(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) throws(ZramError) {
+        guard let backing = live.backing else { throw ZramError(.EIO, "written-back page but no backing store") }
+        let compressed = live.compressedWriteback && !state.flags.contains(.huge)
+        let block = Int64(state.value)
+        try withUnsafeTemporaryAllocation(byteCount: compressed ? live.pageSize : 0, alignment: 16) { scratch throws(ZramError) in
+            let target = compressed ? scratch : page
+            let length: Int
+            do { length = try backing.read(block: block, into: target) } catch {
+                throw ZramError(.EIO, "backing block \(block): \(error.reason)")
+            }
+            guard length == (compressed ? state.size : page.count) else {
+                throw ZramError(.EIO, "backing block \(block) holds \(length) bytes, expected \(compressed ? state.size : page.count)")
+            }
+            guard compressed else { return }
+            guard let streams = live.streams[state.priority] else {
+                throw ZramError(.EIO, "no algorithm for priority \(state.priority)")
+            }
+            do { try streams.decompress(UnsafeRawBufferPointer(rebasing: scratch[..<length]), into: page) } catch {
+                throw ZramError(.EIO, "backing block \(block) does not decompress: \(error)")
+            }
+        }
+    }
+
+    /// Frees a written-back slot's block; the caller holds the slot lock.
+    func freeBackingBlock(_ live: LiveDevice, _ state: SlotState) {
+        // A block the store no longer knows (its file failed) has nothing left to free.
+        try? live.backing?.free(Int64(state.value))
+    }
+
+    /// Flags the slots among `indexes` that pass `eligible` as picked, largest first.
+    func markPostProcessing(_ live: LiveDevice, _ indexes: [Int], where eligible: (SlotState) -> Bool) -> [Int] {
+        var picked: [(index: Int, size: Int)] = []
+        for index in indexes {
+            live.slots.withLock(index) {
+                var state = live.slots[index]
+                guard eligible(state) else { return }
+                state.flags.insert(.postProcessing)
+                live.slots[index] = state
+                picked.append((index, state.size))
+            }
+        }
+        picked.sort { $0.size > $1.size }
+        return picked.map(\.index)
+    }
+
+    /// Clears the post-processing mark of slots that were picked but not processed.
+    func clearPostProcessing<C: Collection<Int>>(_ live: LiveDevice, _ indexes: C) {
+        for index in indexes {
+            live.slots.withLock(index) {
+                var state = live.slots[index]
+                guard state.flags.contains(.postProcessing) else { return }
+                state.flags.remove(.postProcessing)
+                live.slots[index] = state
+            }
+        }
+    }
+}
