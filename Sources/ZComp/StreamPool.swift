@@ -10,7 +10,7 @@ import Synchronization
 public final class StreamPool: Sendable {
     /// The codec every stream of this pool runs.
     public let codec: any Codec
-    private let streams: [Mutex<any CodecStream>]
+    private let streams: [Slot]
     /// Counts streams that no caller has claimed.
     private let available: DispatchSemaphore
     /// Where the next search for a free stream starts, to spread callers.
@@ -20,8 +20,8 @@ public final class StreamPool: Sendable {
     public init(codec: any Codec, count: Int = StreamPool.defaultCount) throws(CodecError) {
         precondition(count > 0, "a stream pool needs at least one stream")
         self.codec = codec
-        var made: [Mutex<any CodecStream>] = []
-        for _ in 0..<count { made.append(Mutex(try codec.makeStream())) }
+        var made: [Slot] = []
+        for _ in 0..<count { made.append(Slot(try codec.makeStream())) }
         streams = made
         available = DispatchSemaphore(value: count)
     }
@@ -44,7 +44,7 @@ public final class StreamPool: Sendable {
         while true {
             for offset in 0..<streams.count {
                 let i = (start &+ offset) % streams.count
-                let outcome: Result<R, E>? = streams[i].withLockIfAvailable { stream in
+                let outcome: Result<R, E>? = streams[i].mutex.withLockIfAvailable { stream in
                     do throws(E) { return .success(try body(stream)) } catch { return .failure(error) }
                 }
                 if let outcome { return try outcome.get() }
@@ -65,4 +65,11 @@ public final class StreamPool: Sendable {
     ) throws(CodecError) {
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
     }
+}
+
+/// One stream behind its mutex. A class because `Mutex` is not copyable and so cannot be
+/// an `Array` element itself.
+private final class Slot: Sendable {
+    let mutex: Mutex<any CodecStream>
+    init(_ stream: sending any CodecStream) { mutex = Mutex(stream) }
 }
