@@ -44,18 +44,12 @@ public final class StreamPool: Sendable {
         while true {
             for offset in 0..<streams.count {
                 let i = (start &+ offset) % streams.count
-                let outcome: Result<R, E>? = streams[i].stream.withLockIfAvailable { stream in
+                let outcome: Result<R, E>? = streams[i].mutex.withLockIfAvailable { stream in
                     do throws(E) { return .success(try body(stream)) } catch { return .failure(error) }
                 }
                 if let outcome { return try outcome.get() }
             }
         }
-    }
-
-    /// One stream and the mutex that guards it (a `Mutex` cannot live in an array directly).
-    private final class Slot: Sendable {
-        let stream: Mutex<any CodecStream>
-        init(_ stream: sending any CodecStream) { self.stream = Mutex(stream) }
     }
 
     /// Compresses one page with a pooled stream; nil when it does not fit in less than a page.
@@ -71,4 +65,11 @@ public final class StreamPool: Sendable {
     ) throws(CodecError) {
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
     }
+}
+
+/// One stream behind its mutex. A class because `Mutex` is not copyable and so cannot be
+/// an `Array` element itself.
+private final class Slot: Sendable {
+    let mutex: Mutex<any CodecStream>
+    init(_ stream: sending any CodecStream) { mutex = Mutex(stream) }
 }
