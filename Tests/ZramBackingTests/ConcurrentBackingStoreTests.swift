@@ -1,0 +1,172 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+import ZramBacking
+import ZramTestSupport
+
+/// Runs `body(i)` on `count` threads at once and waits for all of them.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for i in 0..<count {
+        group.enter()
+        Thread.detachNewThread {
+            body(i)
+            group.leave()
+        }
+    }
+    group.wait()
+}
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+@Suite("Concurrent backing store", .serialized)
+struct ConcurrentBackingStoreTests {
+    @Test("readers verify pages while a writer commits, frees and reuses blocks")
+    func readersDuringWrites() throws {
+        let dir = TempDir()
+        let store = try BackingStore(path: dir.file("c.db"), pageSize: 4096, readers: 3)
+        let stable = try writeNew(store, corpusPages(0, 256))
+        let stop = Atomic<Bool>(false)
+        let reads = Atomic<Int>(0)
+        let wrong = Atomic<Int>(0)
+        let failures = Mutex<[String]>([])
+        let writerBatches = 40
+        let freed = Atomic<Int64>(0)
+
+        onThreads(5) { t in
+            if t == 0 {
+                // The writer: batches of 32, each checked, then half freed (reused by later batches).
+                defer { stop.store(true, ordering: .releasing) }
+                for b in 0..<writerBatches {
+                    do {
+                        let batch = try writeNew(store, corpusPages(1000 + b * 32, 32))
+                        for (block, page) in batch.prefix(4) where try readBack(store, block) != page {
+                            wrong.add(1, ordering: .relaxed)
+                        }
+                        for (block, _) in batch where block % 2 == 0 {
+                            try store.free(block)
+                            freed.add(1, ordering: .relaxed)
+                        }
+                    } catch {
+                        failures.withLock { $0.append("writer: \(error)") }
+                    }
+                }
+            } else {
+                var rng = SplitMix64(seed: UInt64(t))
+                while !stop.load(ordering: .acquiring) {
+                    let (block, page) = stable[Int.random(in: 0..<stable.count, using: &rng)]
+                    do {
+                        if try readBack(store, block) != page { wrong.add(1, ordering: .relaxed) }
+                        reads.add(1, ordering: .relaxed)
+                    } catch {
+                        failures.withLock { $0.append("reader: \(error)") }
+                    }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(wrong.load(ordering: .relaxed) == 0)
+        #expect(reads.load(ordering: .relaxed) > 0)
+        #expect(store.stats.blocksInUse == 256 + Int64(writerBatches * 32) - freed.load(ordering: .relaxed))
+        #expect(store.stats.bdWrites == 256 + Int64(writerBatches * 32))
+    }
+
+    @Test("a read is not held up by a long (2000-page) write transaction")
+    func readDuringLongTransaction() throws {
+        let dir = TempDir()
+        let store = try BackingStore(path: dir.file("l.db"), pageSize: 4096)
+        let stable = try writeNew(store, corpusPages(0, 64))
+        let big = corpusPages(5000, 2000)
+        let writeStart = Atomic<UInt64>(0)
+        let writeEnd = Atomic<UInt64>(0)
+        // (start, end) of every read, collected by the reader thread.
+        let readTimes = Mutex<[(UInt64, UInt64)]>([])
+        let problems = Mutex<[String]>([])
+
+        onThreads(2) { t in
+            if t == 0 {
+                Thread.sleep(forTimeInterval: 0.02)  // let the reader get going
+                writeStart.store(now(), ordering: .releasing)
+                do { _ = try writeNew(store, big) } catch { problems.withLock { $0.append("writer: \(error)") } }
+                writeEnd.store(now(), ordering: .releasing)
+            } else {
+                var i = 0
+                var times: [(UInt64, UInt64)] = []
+                while writeEnd.load(ordering: .acquiring) == 0 {
+                    let (block, page) = stable[i % stable.count]
+                    let t0 = now()
+                    do {
+                        if try readBack(store, block) != page { problems.withLock { $0.append("wrong bytes") } }
+                    } catch { problems.withLock { $0.append("reader: \(error)") } }
+                    times.append((t0, now()))
+                    i += 1
+                }
+                readTimes.withLock { $0 = times }
+            }
+        }
+        #expect(problems.withLock { $0 } == [])
+        let start = writeStart.load(ordering: .acquiring), end = writeEnd.load(ordering: .acquiring)
+        let writeDuration = end - start
+        let during = readTimes.withLock { $0 }.filter { $0.0 >= start && $0.1 <= end }
+        let longest = during.map { $0.1 - $0.0 }.max() ?? 0
+        print("2000-page batch: \(writeDuration / 1_000_000) ms; \(during.count) reads inside it, longest \(longest / 1000) µs")
+        // Reads kept completing while the batch was in flight, each far quicker than the batch.
+        #expect(during.count >= 10)
+        #expect(longest < writeDuration / 4)
+    }
+
+    @Test("concurrent reads from many threads all verify")
+    func manyReaders() throws {
+        let dir = TempDir()
+        let store = try BackingStore(path: dir.file("m.db"), pageSize: 4096, readers: 4)
+        let written = try writeNew(store, corpusPages(200, 128))
+        let wrong = Atomic<Int>(0)
+        let errors = Atomic<Int>(0)
+        onThreads(6) { t in
+            for k in 0..<300 {
+                let (block, page) = written[(k * 7 + t * 13) % written.count]
+                do { if try readBack(store, block) != page { wrong.add(1, ordering: .relaxed) } } catch {
+                    errors.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(wrong.load(ordering: .relaxed) == 0)
+        #expect(errors.load(ordering: .relaxed) == 0)
+        #expect(store.stats.bdReads == 6 * 300)
+    }
+
+    @Test("allocate/free from many threads keeps the books straight")
+    func allocatorContention() throws {
+        let dir = TempDir()
+        let store = try BackingStore(path: dir.file("a.db"), pageSize: 4096, capacityBlocks: 64)
+        let noSpace = Atomic<Int>(0)
+        let held = Mutex<Set<Int64>>([])
+        let duplicates = Atomic<Int>(0)
+        onThreads(4) { t in
+            var rng = SplitMix64(seed: 100 + UInt64(t))
+            var mine: [Int64] = []
+            for _ in 0..<500 {
+                if mine.isEmpty || Bool.random(using: &rng) {
+                    do {
+                        let got = try store.allocate(Int.random(in: 1...4, using: &rng))
+                        held.withLock { set in for b in got where !set.insert(b).inserted { duplicates.add(1, ordering: .relaxed) } }
+                        mine += got
+                    } catch { noSpace.add(1, ordering: .relaxed) }
+                } else {
+                    let b = mine.removeLast()
+                    _ = held.withLock { $0.remove(b) }
+                    try? store.free(b)
+                }
+            }
+            for b in mine {
+                _ = held.withLock { $0.remove(b) }
+                try? store.free(b)
+            }
+        }
+        #expect(duplicates.load(ordering: .relaxed) == 0)
+        #expect(store.stats.blocksInUse == 0)
+        #expect(store.stats.bdCount == 0)
+        #expect(try store.allocate(64) == Array(1...64))
+    }
+}
