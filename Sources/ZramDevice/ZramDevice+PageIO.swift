@@ -59,7 +59,7 @@ extension ZramDevice {
             return try live.slots.withLock(index) { () throws(ZramError) -> Bool in
                 var state = live.slots[index]
                 guard state.flags.contains(.stored) else { return false }
-                do {
+                do throws(ZramError) {
                     try restoreLocked(live, state, into: page)
                 } catch {
                     live.stats.failedReads.add(1, ordering: .relaxed)

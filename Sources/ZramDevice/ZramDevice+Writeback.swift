@@ -160,7 +160,7 @@ extension ZramDevice {
         try withUnsafeTemporaryAllocation(byteCount: compressed ? live.pageSize : 0, alignment: 16) { scratch throws(ZramError) in
             let target = compressed ? scratch : page
             let length: Int
-            do { length = try backing.read(block: block, into: target) } catch {
+            do throws(BackingError) { length = try backing.read(block: block, into: target) } catch {
                 throw ZramError(.EIO, "backing block \(block): \(error.reason)")
             }
             guard length == (compressed ? state.size : page.count) else {

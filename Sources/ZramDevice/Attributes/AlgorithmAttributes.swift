@@ -108,7 +108,7 @@ extension ZramDevice {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             guard n >= 0 else { throw ZramError(.EINVAL, "dict \(name): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             bytes += chunk[..<n]

@@ -12,7 +12,7 @@ extension ZramDevice {
             if name == "none" {
                 checked = nil
             } else {
-                do { _ = try BackingStore.resolve(name: name, inDataDir: device.dataDir) } catch {
+                do throws(BackingError) { _ = try BackingStore.resolve(name: name, inDataDir: device.dataDir) } catch {
                     throw ZramError(.EINVAL, "backing_dev \(name): \(error.reason)")
                 }
                 checked = name
