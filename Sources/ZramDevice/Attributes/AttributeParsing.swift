@@ -10,7 +10,11 @@ enum AttributeParsing {
 
     /// A non-negative integer; `what` names it in the error.
     static func unsigned(_ text: String, _ what: String) throws(ZramError) -> Int {
-        let value = trimmed(text)
+        try digits(trimmed(text), what)
+    }
+
+    /// Decimal digits only, nothing around them.
+    private static func digits(_ value: String, _ what: String) throws(ZramError) -> Int {
         guard !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
             throw ZramError(.EINVAL, "\(what) must be a non-negative integer, not \"\(value)\"")
         }
@@ -26,7 +30,7 @@ enum AttributeParsing {
             shift = s
             value.removeLast()
         }
-        let number = try unsigned(value, what)
+        let number = try digits(value, what)
         guard number <= Int.max >> shift else { throw ZramError(.ERANGE, "\(what) \(trimmed(text)) is too large") }
         return number << shift
     }
