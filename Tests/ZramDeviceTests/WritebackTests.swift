@@ -1,0 +1,109 @@
+import Testing
+import ZramDevice
+import ZramTestSupport
+import Glibc
+
+@Suite struct WritebackTests {
+    @Test func idlePagesGoToSQLiteAndReadBackExact() throws {
+        let f = try DeviceFixture(backing: "zram0.sqlite")
+        defer { f.remove() }
+        for i in 0..<400 { try f.put(i, corpusPage: i * 5) }
+        try f.put(400, bytes: [UInt8](repeating: 0, count: 4096))
+        let memBefore = try f.mmStat()[1]
+        try f.device.writeAttribute("idle", "all")
+        _ = try f.get(0)  // an access clears idle: slot 0 stays in memory
+        try f.device.writeAttribute("writeback", "idle")
+        // Same-filled pages are never idle, so never written back.
+        let expected = (1..<400).filter { !isSameFilled(Corpus.shared.page($0 * 5)) }.count
+        let bd = f.device.bdStat
+        #expect(bd.count == expected && bd.writes == expected, "\(bd)")
+        let mm = try f.mmStat()
+        #expect(mm[0] == 401 * 4096, "orig_data_size still counts written-back pages")
+        #expect(mm[1] < memBefore / 100)
+        for i in 0..<400 { #expect(try f.get(i) == Corpus.shared.page(i * 5)) }
+        #expect(f.device.bdStat.reads == expected)
+        let states = try f.device.blockState()
+        #expect(states.split(separator: "\n").filter { $0.hasSuffix(".w....") || $0.hasSuffix(".wh...") }.count == expected)
+        // Overwrite and discard free the blocks.
+        let freed = [1, 2].filter { !isSameFilled(Corpus.shared.page($0 * 5)) }.count
+        try f.put(1, corpusPage: 9)
+        try f.device.discard(2)
+        #expect(f.device.bdStat.count == expected - freed)
+        #expect(try f.get(1) == Corpus.shared.page(9))
+    }
+
+    @Test func explicitIndexesAndKindsPickTheirSlots() throws {
+        let f = try DeviceFixture(backing: "wb.sqlite")
+        defer { f.remove() }
+        for i in 0..<100 { try f.put(i, corpusPage: 4300 + i) }
+        try f.device.writeAttribute("writeback", "page_index=3 page_index=7 page_indexes=10-19")
+        #expect(f.device.bdStat.count == 12)
+        expectErrno(.ERANGE) { try f.device.writeAttribute("writeback", "page_indexes=10-99999") }
+        let huge = try f.device.blockState().split(separator: "\n").filter { $0.hasSuffix("..h...") }.count
+        try f.device.writeAttribute("writeback", "type=huge")
+        #expect(f.device.bdStat.count == 12 + huge)
+        for i in 0..<100 { #expect(try f.get(i) == Corpus.shared.page(4300 + i)) }
+    }
+
+    @Test func writebackLimitIsABudgetInPages() throws {
+        let f = try DeviceFixture(backing: "wb.sqlite")
+        defer { f.remove() }
+        for i in 0..<100 { try f.put(i, corpusPage: i) }
+        try f.device.writeAttribute("writeback_batch_size", "8")
+        try f.device.writeAttribute("writeback_limit_enable", "1")
+        try f.device.writeAttribute("writeback_limit", "20")
+        try f.device.writeAttribute("idle", "all")
+        try f.device.writeAttribute("writeback", "idle")
+        #expect(f.device.bdStat.count <= 20 && f.device.bdStat.count >= 16)
+        #expect(try f.device.readAttribute("writeback_limit") == "\(20 - f.device.bdStat.count)\n")
+        try f.device.writeAttribute("writeback_limit", "0")
+        expectErrno(.EIO) { try f.device.writeAttribute("writeback", "idle") }
+        try f.device.writeAttribute("writeback_limit_enable", "0")
+        try f.device.writeAttribute("writeback", "idle")
+        #expect(f.device.bdStat.count == 100 - f.device.mmStat.samePages)
+        for i in 0..<100 { #expect(try f.get(i) == Corpus.shared.page(i)) }
+    }
+
+    @Test func compressedWritebackStoresTheCompressedBytes() throws {
+        let f = try DeviceFixture(algorithm: "zstd", backing: "wb.sqlite") { device in
+            try device.writeAttribute("compressed_writeback", "1")
+        }
+        defer { f.remove() }
+        for i in 0..<200 { try f.put(i, corpusPage: 10_100 + i) }
+        try f.device.writeAttribute("writeback", "page_indexes=0-199")
+        #expect(f.device.mmStat.comprDataSize == 0)
+        for i in 0..<200 { #expect(try f.get(i) == Corpus.shared.page(10_100 + i)) }
+    }
+
+    @Test func aBrokenBackingFileFailsOnlyItsPages() throws {
+        let f = try DeviceFixture(backing: "wb.sqlite")
+        defer { f.remove() }
+        for i in 0..<50 { try f.put(i, corpusPage: 100 + i) }
+        try f.device.writeAttribute("writeback", "page_indexes=0-24")
+        // Corrupt every written page's bytes in the file.
+        let path = f.dataDir + "/wb.sqlite"
+        let file = fopen(path, "r+")!
+        var rng = SplitMix64(seed: 4)
+        fseek(file, 0, SEEK_END)
+        let size = ftell(file)
+        for _ in 0..<2000 {
+            fseek(file, Int(rng.next() % UInt64(size - 4096)) + 4096, SEEK_SET)
+            fputc(Int32(rng.next() & 0xFF), file)
+        }
+        fclose(file)
+        var failed = 0
+        for i in 0..<25 {
+            do {
+                #expect(try f.get(i) == Corpus.shared.page(100 + i), "a written-back page came back with other bytes")
+            } catch { failed += 1 }
+        }
+        for i in 25..<50 { #expect(try f.get(i) == Corpus.shared.page(100 + i)) }
+        #expect(failed > 0, "the corruption hit written-back pages")
+        #expect(f.device.ioStat.failedReads == failed)
+    }
+}
+
+/// True when the page is one 8-byte word repeated (what the device stores as `same`).
+func isSameFilled(_ page: [UInt8]) -> Bool {
+    (8..<page.count).allSatisfy { page[$0] == page[$0 % 8] }
+}
