@@ -1,0 +1,124 @@
+import Dispatch
+import Glibc
+import Synchronization
+import Testing
+import ZComp
+import ZramDevice
+import ZramTestSupport
+
+/// A codec that sleeps 50 ms inside `compress` for pages that start with a marker
+/// (or for every page when `always`), and announces when it starts sleeping.
+final class SlowCodec: Codec {
+    let inner: any Codec
+    let always: Bool
+    let sleeping: DispatchSemaphore
+    var name: String { inner.name }
+    var pageSize: Int { inner.pageSize }
+
+    init(inner: any Codec, always: Bool, sleeping: DispatchSemaphore) {
+        self.inner = inner
+        self.always = always
+        self.sleeping = sleeping
+    }
+
+    func makeStream() throws(CodecError) -> any CodecStream { Stream(codec: self, inner: try inner.makeStream()) }
+
+    static let marker: [UInt8] = [0xA5, 0x5A, 0xC3, 0x3C]
+
+    final class Stream: CodecStream {
+        let codec: SlowCodec
+        let inner: any CodecStream
+        init(codec: SlowCodec, inner: any CodecStream) {
+            self.codec = codec
+            self.inner = inner
+        }
+
+        func compress(_ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(CodecError) -> Int? {
+            if codec.always || page.prefix(4).elementsEqual(SlowCodec.marker) {
+                codec.sleeping.signal()
+                usleep(50_000)
+            }
+            return try inner.compress(page, into: dst)
+        }
+
+        func decompress(_ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer) throws(CodecError) {
+            try inner.decompress(src, into: page)
+        }
+    }
+}
+
+/// Reads and writes of other slots do not wait for a slot whose compression is slow.
+@Suite struct SlowCodecTests {
+    static func nanoseconds() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+
+    /// Runs 20 reads and 20 writes of slots 100..<120 and returns the slowest in ms.
+    static func otherSlotsLatency(_ f: DeviceFixture) throws -> Double {
+        var worst = 0
+        for i in 100..<120 {
+            let t0 = nanoseconds()
+            #expect(try f.get(i) == Corpus.shared.page(i))
+            let t1 = nanoseconds()
+            try f.put(i, corpusPage: i)
+            let t2 = nanoseconds()
+            worst = max(worst, t1 - t0, t2 - t1)
+        }
+        return Double(worst) / 1e6
+    }
+
+    @Test func aSlowWriteHoldsOnlyItsOwnSlot() throws {
+        let sleeping = DispatchSemaphore(value: 0)
+        let f = try DeviceFixture(configure: { _ in }, makeCodec: { name, params, pageSize throws(CodecError) in
+            SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), always: false, sleeping: sleeping)
+        })
+        defer { f.remove() }
+        for i in 100..<120 { try f.put(i, corpusPage: i) }
+        var slow = Corpus.shared.page(0)
+        slow.replaceSubrange(0..<4, with: SlowCodec.marker)
+        let slowPage = slow
+        let finished = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detach {
+            try! f.put(0, bytes: slowPage)
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        sleeping.wait()
+        let worst = try Self.otherSlotsLatency(f)
+        let overlapped = !finished.load(ordering: .acquiring)
+        done.wait()
+        #expect(overlapped, "the other slots' operations waited for the slow write")
+        #expect(worst < 5, "slowest other-slot operation took \(worst) ms")
+        #expect(try f.get(0) == slowPage)
+    }
+
+    @Test func aSlowRecompressionHoldsOnlyTheSlotItWorksOn() throws {
+        let sleeping = DispatchSemaphore(value: 0)
+        let f = try DeviceFixture(secondary: ["zstd"], makeCodec: { name, params, pageSize throws(CodecError) in
+            SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize),
+                      always: name == "zstd", sleeping: sleeping)
+        })
+        defer { f.remove() }
+        for i in 0..<4 { try f.put(i, corpusPage: 1000 + i) }
+        try f.device.writeAttribute("idle", "all")
+        // Written after idle marking, so recompression (type=idle) leaves them alone.
+        for i in 100..<120 { try f.put(i, corpusPage: i) }
+        let finished = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detach {
+            try! f.device.writeAttribute("recompress", "type=idle")
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        sleeping.wait()
+        let worst = try Self.otherSlotsLatency(f)
+        let overlapped = !finished.load(ordering: .acquiring)
+        done.wait()
+        #expect(overlapped, "the other slots' operations waited for recompression")
+        #expect(worst < 5, "slowest other-slot operation took \(worst) ms")
+        for i in 0..<4 { #expect(try f.get(i) == Corpus.shared.page(1000 + i)) }
+    }
+}
