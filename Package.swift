@@ -21,15 +21,17 @@ let package = Package(
         systemLibrary("CSQLite", pkgConfig: "sqlite3", apt: "libsqlite3-dev"),
         systemLibrary("CMicroHTTPD", pkgConfig: "libmicrohttpd", apt: "libmicrohttpd-dev"),
 
+        // pthread locks every layer shares (ThreadSanitizer sees them; see docs/ARCHITECTURE.md).
+        .target(name: "ZSync", swiftSettings: strict),
         // Layer 1: codecs (zcomp).
-        .target(name: "ZComp", dependencies: ["CZstd", "CLZ4", "CZlib", "CLZO"], swiftSettings: strict),
+        .target(name: "ZComp", dependencies: ["CZstd", "CLZ4", "CZlib", "CLZO", "ZSync"], swiftSettings: strict),
         // Layer 2: allocator (zsmalloc).
-        .target(name: "ZSmalloc", swiftSettings: strict),
+        .target(name: "ZSmalloc", dependencies: ["ZSync"], swiftSettings: strict),
         // Layer 4: backing store (SQLite).
-        .target(name: "ZramBacking", dependencies: ["CSQLite", "CZlib"], swiftSettings: strict),
+        .target(name: "ZramBacking", dependencies: ["CSQLite", "CZlib", "ZSync"], swiftSettings: strict),
 
         // Layer 3: the zram device.
-        .target(name: "ZramDevice", dependencies: ["ZComp", "ZSmalloc", "ZramBacking"], swiftSettings: strict),
+        .target(name: "ZramDevice", dependencies: ["ZComp", "ZSmalloc", "ZramBacking", "ZSync"], swiftSettings: strict),
 
         .executableTarget(name: "zramd", dependencies: ["ZComp", "ZSmalloc"], swiftSettings: strict),
         .executableTarget(

@@ -1,3 +1,4 @@
+import ZSync
 import Glibc
 import Synchronization
 

@@ -1,3 +1,4 @@
+import ZSync
 /// The indirection that keeps handles stable: entry `h` says which zspage and which
 /// object slot hold handle `h`'s object right now.
 ///

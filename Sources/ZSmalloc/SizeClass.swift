@@ -1,3 +1,4 @@
+import ZSync
 /// One size class: its shape and its zspages sorted into fullness groups.
 ///
 /// Groups follow the kernel: 0 empty, 1...10 for 0–9 %, 10–19 %, …, 90–99 % used,

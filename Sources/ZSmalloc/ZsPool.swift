@@ -1,3 +1,4 @@
+import ZSync
 import Synchronization
 
 /// A zsmalloc-style pool: variable-sized objects packed into zspages of page-sized chunks.

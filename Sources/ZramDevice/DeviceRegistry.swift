@@ -1,5 +1,5 @@
 import ZComp
-import Synchronization
+import ZSync
 
 /// The set of devices, as `/sys/class/zram-control`: `hot_add` and `hot_remove`.
 public final class DeviceRegistry: Sendable {
@@ -7,7 +7,7 @@ public final class DeviceRegistry: Sendable {
     public let template: DeviceConfig
     public let dataDir: String
     private let makeCodec: CodecFactory
-    private let devices = Mutex<[Int: ZramDevice]>([:])
+    private let devices = Locked<[Int: ZramDevice]>([:])
 
     public init(dataDir: String, template: DeviceConfig = DeviceConfig(),
                 makeCodec: @escaping CodecFactory = { name, params, pageSize throws(CodecError) in

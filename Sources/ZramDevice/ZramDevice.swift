@@ -1,3 +1,4 @@
+import ZSync
 import Synchronization
 import ZComp
 import ZSmalloc
