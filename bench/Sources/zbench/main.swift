@@ -1,1 +1,72 @@
-print("zbench: not yet")
+import Foundation
+import ZComp
+
+// zbench — zramd's benchmarks. `zbench store --corpus PAGES --out JSON`.
+
+func usage() -> Never {
+    FileHandle.standardError.write("usage: zbench store --corpus PATH --out PATH\n".data(using: .utf8)!)
+    exit(2)
+}
+
+let args = CommandLine.arguments
+guard args.count >= 2, args[1] == "store" else { usage() }
+func option(_ name: String) -> String? {
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+guard let corpusPath = option("--corpus"), let outPath = option("--out") else { usage() }
+
+let corpus = CorpusFile(path: corpusPath)
+let bench = StoreBench(corpus: corpus)
+var results: [String: Any] = ["corpus": corpusPath, "pages": corpus.pageCount, "copies_for_memory": bench.copies]
+var speedRows: [[String: Any]] = []
+
+print("zbench store: \(corpus.pageCount) corpus pages; raw codec vs codec + allocator (MB/s of pages)")
+print("algorithm  thr  ratio  raw-comp  store-write  w/raw  raw-decomp  store-read  r/raw")
+for (name, level) in [("lz4", nil), ("lzo", nil), ("zstd", 1), ("zstd", nil), ("lz4hc", nil), ("deflate", nil)] as [(String, Int?)] {
+    let codec = try Codecs.make(name, params: CodecParams(level: level))
+    let label = level.map { "\(name)-\($0)" } ?? name
+    for threads in [1, 2] {
+        let raw = try bench.rawSpeed(codec, threads: threads)
+        let store = try bench.storeSpeed(codec, threads: threads)
+        let row: [String: Any] = [
+            "algorithm": label, "threads": threads, "ratio": raw.ratio,
+            "raw_compress_mb_s": raw.compress, "raw_decompress_mb_s": raw.decompress,
+            "store_write_mb_s": store.write, "store_read_mb_s": store.read,
+            "store_write_vs_raw": store.write / raw.compress, "store_read_vs_raw": store.read / raw.decompress,
+        ]
+        speedRows.append(row)
+        print(String(format: "%-10@ %3d  %5.2f  %8.0f  %11.0f  %5.2f  %10.0f  %10.0f  %5.2f", label as NSString, threads,
+                     raw.ratio, raw.compress, store.write, store.write / raw.compress, raw.decompress, store.read,
+                     store.read / raw.decompress))
+        if label == "lz4", threads == 1 {
+            results["store_write_vs_raw_lz4"] = store.write / raw.compress
+            results["store_read_vs_raw_lz4"] = store.read / raw.decompress
+        }
+    }
+}
+results["speed"] = speedRows
+
+print("\nmemory with the corpus stored \(bench.copies)× (mem_used / compressed bytes)")
+print("setup          fill    churn   compact  malloc-design(RSS)")
+var memoryRows: [String: Any] = [:]
+for (label, name, level, chain) in [("lz4-chain8", "lz4", nil, 8), ("lz4-chain4", "lz4", nil, 4), ("zstd1-chain8", "zstd", 1, 8)]
+    as [(String, String, Int?, Int)]
+{
+    let m = try bench.memory(try Codecs.make(name, params: CodecParams(level: level)), maxChain: chain)
+    memoryRows[label] = m
+    print(String(format: "%-13@ %6.4f  %6.4f  %7.4f  %6.4f", label as NSString, m["mem_over_compressed_after_fill"]!,
+                 m["mem_over_compressed_after_churn"]!, m["mem_over_compressed_after_compact"]!,
+                 m["malloc_design_over_compressed"]!))
+    if label == "lz4-chain8" {
+        for key in ["mem_over_compressed_after_fill", "mem_over_compressed_after_churn",
+                    "mem_over_compressed_after_compact", "malloc_design_over_compressed"] {
+            results[key] = m[key]
+        }
+    }
+}
+results["memory"] = memoryRows
+
+let json = try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
+try json.write(to: URL(fileURLWithPath: outPath))
+print("\nwrote \(outPath)")
