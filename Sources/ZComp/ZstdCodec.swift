@@ -56,6 +56,9 @@ public final class ZstdCodec: Codec, @unchecked Sendable {
 
     /// Trains a dictionary of at most `capacity` bytes from `samples`, cut into pages of `pageSize`
     /// (`ZDICT_trainFromBuffer`), for `CodecParams.dictionary`.
+    ///
+    /// ZDICT builds the dictionary from the first three quarters of the samples and scores
+    /// candidates on the rest, so pass pages in a mixed (shuffled) order, not memory order.
     public static func trainDictionary(
         samples: UnsafeRawBufferPointer, pageSize: Int = 4096, capacity: Int = 64 << 10
     ) throws(CodecError) -> [UInt8] {
