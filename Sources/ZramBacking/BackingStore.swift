@@ -60,7 +60,6 @@ public final class BackingStore: Sendable {
     private let nextReader = Atomic<Int>(0)
     private let allocator: Locked<BlockAllocator>
     private let isClosed = Atomic<Bool>(false)
-    private let inUseUnits = Atomic<Int64>(0)
     private let readUnits = Atomic<Int64>(0)
     private let writeUnits = Atomic<Int64>(0)
     private let lastFault = Locked<String?>(nil)
@@ -178,7 +177,6 @@ public final class BackingStore: Sendable {
             let inUse = allocator.withLock { $0.inUse }
             throw .noSpace("backing store \(path) is full: \(inUse) of \(capacityBlocks ?? 0) blocks in use, \(count) more asked")
         }
-        inUseUnits.add(Int64(count) * units, ordering: .relaxed)
         return blocks
     }
 
@@ -187,7 +185,6 @@ public final class BackingStore: Sendable {
     /// `.invalidArgument` for a block that is not allocated or is being written.
     public func free(_ block: Int64) throws(BackingError) {
         if let why = allocator.withLock({ $0.free(block) }) { throw .invalidArgument(why) }
-        inUseUnits.subtract(units, ordering: .relaxed)
     }
 
     // MARK: writes
@@ -273,7 +270,6 @@ public final class BackingStore: Sendable {
         }
         allocator.withLock { $0.endWrite(blocks, committed: outcome == nil) }
         if let outcome {
-            inUseUnits.subtract(Int64(blocks.count) * units, ordering: .relaxed)
             if case .closed = outcome {} else { noteFault(outcome.reason) }
             throw .batchFailed(blocks: blocks, cause: outcome)
         }
@@ -379,11 +375,12 @@ public final class BackingStore: Sendable {
 
     /// zram's `bd_stat` counters.
     public var stats: Stats {
-        Stats(
-            bdCount: inUseUnits.load(ordering: .relaxed),
+        let inUse = allocator.withLock { $0.inUse }
+        return Stats(
+            bdCount: inUse * units,
             bdReads: readUnits.load(ordering: .relaxed),
             bdWrites: writeUnits.load(ordering: .relaxed),
-            blocksInUse: allocator.withLock { $0.inUse })
+            blocksInUse: inUse)
     }
 
     /// The last fault seen (file removed, unwritable, corrupt, …), one line; nil while healthy.
