@@ -9,8 +9,9 @@ import Synchronization
 /// times → `free`. Blocks are write-once, as in zram, where every writeback gets a
 /// fresh block and an overwritten slot frees its old one.
 ///
-/// Sendable without `@unchecked`: every stored property is immutable or is a
-/// `Mutex`/`Atomic`. Each SQLite connection sits in its own `Mutex` (one writer,
+/// Sendable without `@unchecked` of its own: every stored property is immutable, an
+/// `Atomic`, or a `Locked` (a pthread mutex around one value; see Locked.swift for why not
+/// `Synchronization.Mutex`). Each SQLite connection sits in its own lock (one writer,
 /// a pool of read-only readers) and is only touched while that one lock is held;
 /// the allocator has its own lock, never held across SQLite I/O.
 public final class BackingStore: Sendable {
@@ -54,15 +55,14 @@ public final class BackingStore: Sendable {
 
     private let units: Int64
     private let file: FileGuard
-    private let writer: Mutex<SQLiteConnection>
+    private let writer: Locked<SQLiteConnection>
     private let readers: [ReaderSlot]
     private let nextReader = Atomic<Int>(0)
-    private let allocator: Mutex<BlockAllocator>
+    private let allocator: Locked<BlockAllocator>
     private let isClosed = Atomic<Bool>(false)
-    private let inUseUnits = Atomic<Int64>(0)
     private let readUnits = Atomic<Int64>(0)
     private let writeUnits = Atomic<Int64>(0)
-    private let lastFault = Mutex<String?>(nil)
+    private let lastFault = Locked<String?>(nil)
 
     static let insertSQL = "INSERT OR REPLACE INTO blocks(block, data, crc) VALUES (?1, ?2, ?3)"
     static let selectSQL = "SELECT data, crc FROM blocks WHERE block = ?1"
@@ -136,7 +136,7 @@ public final class BackingStore: Sendable {
         // from the start (a file removed later must still serve the blocks written into it).
         var prepared = conn
         for sql in ["BEGIN IMMEDIATE", "COMMIT", Self.insertSQL] { _ = try prepared.statement(sql) }
-        writer = Mutex(prepared)
+        writer = Locked(prepared)
 
         var pool: [ReaderSlot] = []
         for _ in 0..<readers {
@@ -151,7 +151,7 @@ public final class BackingStore: Sendable {
             pool.append(ReaderSlot(prepared))
         }
         self.readers = pool
-        allocator = Mutex(BlockAllocator(capacity: capacityBlocks.map(Int64.init)))
+        allocator = Locked(BlockAllocator(capacity: capacityBlocks.map(Int64.init)))
     }
 
     deinit { close() }
@@ -162,7 +162,7 @@ public final class BackingStore: Sendable {
     public func close() {
         if isClosed.exchange(true, ordering: .acquiringAndReleasing) { return }
         writer.withLock { $0.close() }
-        for reader in readers { reader.conn.withLock { $0.close() } }
+        for reader in readers { reader.withLock { $0.close() } }
         file.closeDescriptor()
     }
 
@@ -177,7 +177,6 @@ public final class BackingStore: Sendable {
             let inUse = allocator.withLock { $0.inUse }
             throw .noSpace("backing store \(path) is full: \(inUse) of \(capacityBlocks ?? 0) blocks in use, \(count) more asked")
         }
-        inUseUnits.add(Int64(count) * units, ordering: .relaxed)
         return blocks
     }
 
@@ -186,7 +185,6 @@ public final class BackingStore: Sendable {
     /// `.invalidArgument` for a block that is not allocated or is being written.
     public func free(_ block: Int64) throws(BackingError) {
         if let why = allocator.withLock({ $0.free(block) }) { throw .invalidArgument(why) }
-        inUseUnits.subtract(units, ordering: .relaxed)
     }
 
     // MARK: writes
@@ -245,7 +243,7 @@ public final class BackingStore: Sendable {
         guard !blocks.isEmpty else { return }
         // Checks and checksums before any lock.
         var crcs: [Int64] = []
-        var pages: [BorrowedBytes] = []
+        var pages: [UnsafeRawBufferPointer] = []
         crcs.reserveCapacity(blocks.count)
         pages.reserveCapacity(blocks.count)
         for i in blocks.indices {
@@ -254,7 +252,7 @@ public final class BackingStore: Sendable {
                 throw .invalidArgument("page for block \(blocks[i]) is \(page.count) bytes (1…\(pageSize))")
             }
             crcs.append(Self.checksum(block: blocks[i], page))
-            pages.append(BorrowedBytes(page))
+            pages.append(page)
         }
         if let why = allocator.withLock({ $0.beginWrite(blocks) }) { throw .invalidArgument(why) }
 
@@ -272,7 +270,6 @@ public final class BackingStore: Sendable {
         }
         allocator.withLock { $0.endWrite(blocks, committed: outcome == nil) }
         if let outcome {
-            inUseUnits.subtract(Int64(blocks.count) * units, ordering: .relaxed)
             if case .closed = outcome {} else { noteFault(outcome.reason) }
             throw .batchFailed(blocks: blocks, cause: outcome)
         }
@@ -281,14 +278,14 @@ public final class BackingStore: Sendable {
 
     /// The transaction itself; runs with the writer connection's lock held (and no other).
     private func commit(
-        blocks: [Int64], crcs: [Int64], pages: [BorrowedBytes], on conn: inout SQLiteConnection
+        blocks: [Int64], crcs: [Int64], pages: [UnsafeRawBufferPointer], on conn: inout SQLiteConnection
     ) throws(BackingError) {
         guard conn.isOpen else { throw .closed }
         if let why = file.problem(forWrite: true) { throw .io(why) }
         try conn.run(try conn.statement("BEGIN IMMEDIATE"), "BEGIN")
         let insert = try conn.statement(Self.insertSQL)
         for i in blocks.indices {
-            let page = pages[i].bytes
+            let page = pages[i]
             sqlite3_bind_int64(insert, 1, blocks[i])
             // SQLITE_STATIC (nil destructor): SQLite reads the caller's bytes during the step,
             // and `run` clears the binding before returning.
@@ -308,10 +305,9 @@ public final class BackingStore: Sendable {
     public func read(block: Int64, into dst: UnsafeMutableRawBufferPointer) throws(BackingError) -> Int {
         guard !isClosed.load(ordering: .acquiring) else { throw .closed }
         guard allocator.withLock({ $0.state(block) }) == .written else { throw .notFound(block) }
-        let target = BorrowedMutableBytes(dst)
         let result: Result<Int, BackingError> = withReader { conn in
             do throws(BackingError) {
-                return .success(try fetch(block: block, into: target.bytes, on: &conn))
+                return .success(try fetch(block: block, into: dst, on: &conn))
             } catch {
                 return .failure(error)
             }
@@ -366,24 +362,25 @@ public final class BackingStore: Sendable {
     /// Runs `body` on a read-only connection: round-robin over the pool, taking the first
     /// connection that is free right now; if all are busy, waits for the one the rotation
     /// points at. Only that connection's lock is held.
-    private func withReader<R: Sendable>(_ body: (inout sending SQLiteConnection) -> sending R) -> R {
+    private func withReader<R>(_ body: (inout SQLiteConnection) -> R) -> R {
         let start = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
         let n = readers.count
         for k in 0..<n {
-            if let result = readers[(start &+ k) % n].conn.withLockIfAvailable(body) { return result }
+            if let result = readers[(start &+ k) % n].withLockIfAvailable(body) { return result }
         }
-        return readers[start % n].conn.withLock(body)
+        return readers[start % n].withLock(body)
     }
 
     // MARK: state
 
     /// zram's `bd_stat` counters.
     public var stats: Stats {
-        Stats(
-            bdCount: inUseUnits.load(ordering: .relaxed),
+        let inUse = allocator.withLock { $0.inUse }
+        return Stats(
+            bdCount: inUse * units,
             bdReads: readUnits.load(ordering: .relaxed),
             bdWrites: writeUnits.load(ordering: .relaxed),
-            blocksInUse: allocator.withLock { $0.inUse })
+            blocksInUse: inUse)
     }
 
     /// The last fault seen (file removed, unwritable, corrupt, …), one line; nil while healthy.
@@ -420,28 +417,6 @@ public final class BackingStore: Sendable {
     }
 }
 
-/// One read-only connection of the pool, behind its own lock (a class because `Mutex`
-/// is noncopyable and cannot be an array element).
-final class ReaderSlot: Sendable {
-    let conn: Mutex<SQLiteConnection>
+/// One read-only connection of the pool, behind its own lock.
+typealias ReaderSlot = Locked<SQLiteConnection>
 
-    init(_ connection: consuming sending SQLiteConnection) {
-        conn = Mutex(connection)
-    }
-}
-
-/// The caller's bytes for the duration of one synchronous `write`/`read` call, carried into
-/// the connection lock's closure. `@unchecked Sendable` because unsafe pointers are never
-/// Sendable, and this is safe here: the wrapper never outlives the call that received the
-/// pointer, is only used by the calling thread inside `Mutex.withLock` (which runs the
-/// closure synchronously on that thread), and the caller keeps the memory valid for the call.
-struct BorrowedBytes: @unchecked Sendable {
-    let bytes: UnsafeRawBufferPointer
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-}
-
-/// The read-side twin of `BorrowedBytes`, with the same reasoning.
-struct BorrowedMutableBytes: @unchecked Sendable {
-    let bytes: UnsafeMutableRawBufferPointer
-    init(_ bytes: UnsafeMutableRawBufferPointer) { self.bytes = bytes }
-}

@@ -7,7 +7,7 @@
 /// Each block has a state; the store only writes blocks that are `allocated`
 /// (write-once, as zram writes each written-back page to a fresh block) and only
 /// reads blocks that are `written`. Not thread-safe: `BackingStore` keeps it in a
-/// `Mutex` and never does I/O while holding it.
+/// `Locked` and never does I/O while holding it.
 struct BlockAllocator: ~Copyable {
     enum State: UInt8 { case free = 0, allocated, writing, written }
 

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// zramd's `application_id` in the SQLite header ("zram"): marks files this module created,
 /// so an unrelated file named as `backing_dev` is refused instead of wiped.
@@ -20,7 +19,10 @@ let zramdApplicationID: UInt32 = 0x7A72_616D
 /// process's POSIX locks on it).
 final class FileGuard: Sendable {
     let path: String
-    private let fd: Atomic<Int32>
+    /// The descriptor, -1 once closed. Its lock covers only the few syscalls that use it
+    /// (fstat/stat/access/ftruncate/close), never SQLite I/O, so a status check can never
+    /// fstat a descriptor number that `closeDescriptor` has just released for reuse.
+    private let fd: Locked<Int32>
     private let device: UInt64
     private let inode: UInt64
 
@@ -78,7 +80,7 @@ final class FileGuard: Sendable {
             }
             previous = .zramdStore(bytes: Int64(st.st_size))
         }
-        fd = Atomic(descriptor)
+        fd = Locked(descriptor)
         ok = true
     }
 
@@ -86,8 +88,10 @@ final class FileGuard: Sendable {
 
     /// Closes the descriptor (drops the flock). Call only after every SQLite connection is closed.
     func closeDescriptor() {
-        let old = fd.exchange(-1, ordering: .acquiringAndReleasing)
-        if old >= 0 { close(old) }
+        fd.withLock { descriptor in
+            if descriptor >= 0 { close(descriptor) }
+            descriptor = -1
+        }
     }
 
     /// Empties the file: the previous run's contents do not survive (see docs/BACKING_STORE.md).
@@ -98,7 +102,7 @@ final class FileGuard: Sendable {
                 throw .io("cannot remove \(path + suffix): \(FileGuard.errnoText())")
             }
         }
-        if ftruncate(fd.load(ordering: .acquiring), 0) != 0 {
+        if fd.withLock({ ftruncate($0, 0) }) != 0 {
             throw .io("cannot truncate backing file \(path): \(FileGuard.errnoText())")
         }
     }
@@ -106,7 +110,10 @@ final class FileGuard: Sendable {
     /// Why the file can no longer be used, or nil while it is healthy.
     /// `forWrite` also checks that it can still be written (EACCES/EPERM/EROFS, e.g. `chattr +i`).
     func problem(forWrite: Bool) -> String? {
-        let descriptor = fd.load(ordering: .acquiring)
+        fd.withLock { descriptor in check(descriptor, forWrite: forWrite) }
+    }
+
+    private func check(_ descriptor: Int32, forWrite: Bool) -> String? {
         guard descriptor >= 0 else { return "backing store is closed" }
         var st = stat()
         if fstat(descriptor, &st) == 0, st.st_nlink == 0 {

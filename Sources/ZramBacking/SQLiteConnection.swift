@@ -1,7 +1,7 @@
 import CSQLite
 
 /// One SQLite connection and its prepared statements. Noncopyable: it closes itself
-/// when dropped, and lives inside exactly one `Mutex`, which is what makes the
+/// when dropped, and lives inside exactly one `Locked`, which is what makes the
 /// `SQLITE_OPEN_NOMUTEX` ("multi-thread") mode safe — no two threads ever use it at once.
 struct SQLiteConnection: ~Copyable {
     private(set) var db: OpaquePointer?

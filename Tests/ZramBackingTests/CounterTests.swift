@@ -24,3 +24,33 @@ struct CounterTests {
         #expect(store.stats.bdReads == 4 * units)
     }
 }
+
+@Suite("Error and stat text")
+struct TextTests {
+    @Test("bd_stat line is zram's %8llu %8llu %8llu")
+    func bdStatLine() {
+        let stats = BackingStore.Stats(bdCount: 12, bdReads: 123_456_789, bdWrites: 0, blocksInUse: 3)
+        #expect(stats.bdStatLine == "      12 123456789        0\n")
+    }
+
+    @Test("errno names and one-line reasons")
+    func errors() {
+        let cases: [(BackingError, String)] = [
+            (.noSpace("full"), "ENOSPC: full"),
+            (.io("gone"), "EIO: gone"),
+            (.notFound(7), "EIO: backing block 7 holds no data"),
+            (.invalidPath("bad"), "EINVAL: bad"),
+            (.invalidArgument("bad"), "EINVAL: bad"),
+            (.busy("taken"), "EBUSY: taken"),
+            (.closed, "ENODEV: backing store is closed"),
+            (.batchFailed(blocks: [3, 4], cause: .noSpace("disk full")),
+             "ENOSPC: write batch of 2 block(s) [3, 4] rolled back: disk full"),
+            (.batchFailed(blocks: Array(1...32), cause: .io("x")), "EIO: write batch of 32 block(s) [1 … 32] rolled back: x"),
+        ]
+        for (error, text) in cases {
+            #expect(error.description == text)
+            #expect(!error.reason.contains("\n"))
+        }
+        #expect(BackingError.batchFailed(blocks: [1], cause: .io("why")).rootCause == .io("why"))
+    }
+}

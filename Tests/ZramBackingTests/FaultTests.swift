@@ -84,11 +84,11 @@ struct FaultTests {
         // Root ignores chmod 0444 (and a descriptor opened earlier ignores it for anyone), so the
         // immutable attribute is the one way to make the file unwritable under a root test.
         // It needs CAP_LINUX_IMMUTABLE and a filesystem with attributes (ext4, xfs, btrfs).
-        guard shell("chattr", "+i", dir.file("u.db")) == 0 else {
+        guard setImmutable(dir.file("u.db"), true) else {
             print("skipping unwritable-file case: chattr +i not possible here")
             return
         }
-        defer { shell("chattr", "-i", dir.file("u.db")) }
+        defer { setImmutable(dir.file("u.db"), false) }
         let inUse = store.stats.blocksInUse
         let error = backingError { _ = try writeNew(store, corpusPages(0, 32)) }
         #expect(error?.errnoName == "EIO")
@@ -97,7 +97,7 @@ struct FaultTests {
         #expect(audit(store, written) == (written.count, 0))
         try bystanderStillWorks(other, 400)
 
-        shell("chattr", "-i", dir.file("u.db"))
+        #expect(setImmutable(dir.file("u.db"), false))
         let more = try writeNew(store, corpusPages(700, 32))
         #expect(audit(store, written + more) == (written.count + 32, 0))
     }
@@ -107,17 +107,17 @@ struct FaultTests {
         let dir = TempDir()
         let store = try BackingStore(path: dir.file("w.db"), pageSize: 4096)
         let written = try fill(store, batches: 2)
-        guard shell("chattr", "+i", dir.file("w.db-wal")) == 0 else {
+        guard setImmutable(dir.file("w.db-wal"), true) else {
             print("skipping unwritable-WAL case: chattr +i not possible here")
             return
         }
-        defer { shell("chattr", "-i", dir.file("w.db-wal")) }
+        defer { setImmutable(dir.file("w.db-wal"), false) }
         let inUse = store.stats.blocksInUse
         let error = backingError { _ = try writeNew(store, corpusPages(0, 32)) }
         #expect(error?.errnoName == "EIO", "\(String(describing: error))")
         #expect(store.stats.blocksInUse == inUse)
         #expect(audit(store, written) == (written.count, 0))
-        shell("chattr", "-i", dir.file("w.db-wal"))
+        #expect(setImmutable(dir.file("w.db-wal"), false))
         let more = try writeNew(store, corpusPages(900, 32))
         #expect(audit(store, written + more) == (written.count + 32, 0))
     }
