@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import Synchronization
+import ZSync
 
 /// A fixed set of compression streams of one codec, each behind its own mutex.
 ///
@@ -10,7 +11,7 @@ import Synchronization
 public final class StreamPool: Sendable {
     /// The codec every stream of this pool runs.
     public let codec: any Codec
-    private let streams: [Slot]
+    private let streams: [Locked<any CodecStream>]
     /// Counts streams that no caller has claimed.
     private let available: DispatchSemaphore
     /// Where the next search for a free stream starts, to spread callers.
@@ -20,8 +21,8 @@ public final class StreamPool: Sendable {
     public init(codec: any Codec, count: Int = StreamPool.defaultCount) throws(CodecError) {
         precondition(count > 0, "a stream pool needs at least one stream")
         self.codec = codec
-        var made: [Slot] = []
-        for _ in 0..<count { made.append(Slot(try codec.makeStream())) }
+        var made: [Locked<any CodecStream>] = []
+        for _ in 0..<count { made.append(Locked(try codec.makeStream())) }
         streams = made
         available = DispatchSemaphore(value: count)
     }
@@ -44,10 +45,9 @@ public final class StreamPool: Sendable {
         while true {
             for offset in 0..<streams.count {
                 let i = (start &+ offset) % streams.count
-                let outcome: Result<R, E>? = streams[i].mutex.withLockIfAvailable { stream in
-                    do throws(E) { return .success(try body(stream)) } catch { return .failure(error) }
+                if let result = try streams[i].withLockIfAvailable({ stream throws(E) in try body(stream) }) {
+                    return result
                 }
-                if let outcome { return try outcome.get() }
             }
         }
     }
@@ -65,11 +65,4 @@ public final class StreamPool: Sendable {
     ) throws(CodecError) {
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
     }
-}
-
-/// One stream behind its mutex. A class because `Mutex` is not copyable and so cannot be
-/// an `Array` element itself.
-private final class Slot: Sendable {
-    let mutex: Mutex<any CodecStream>
-    init(_ stream: sending any CodecStream) { mutex = Mutex(stream) }
 }

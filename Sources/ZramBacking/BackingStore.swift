@@ -1,3 +1,4 @@
+import ZSync
 import CSQLite
 import CZlib
 import Synchronization

@@ -1,3 +1,4 @@
+import ZSync
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,3 +1,4 @@
+import ZSync
 import CSQLite
 
 /// One SQLite connection and its prepared statements. Noncopyable: it closes itself

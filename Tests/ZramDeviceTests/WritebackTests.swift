@@ -80,17 +80,18 @@ import Glibc
         defer { f.remove() }
         for i in 0..<50 { try f.put(i, corpusPage: 100 + i) }
         try f.device.writeAttribute("writeback", "page_indexes=0-24")
-        // Corrupt every written page's bytes in the file.
-        let path = f.dataDir + "/wb.sqlite"
-        let file = fopen(path, "r+")!
+        // Scribble over the database and its write-ahead log, where fresh pages live.
         var rng = SplitMix64(seed: 4)
-        fseek(file, 0, SEEK_END)
-        let size = ftell(file)
-        for _ in 0..<2000 {
-            fseek(file, Int(rng.next() % UInt64(size - 4096)) + 4096, SEEK_SET)
-            fputc(Int32(rng.next() & 0xFF), file)
+        for path in [f.dataDir + "/wb.sqlite", f.dataDir + "/wb.sqlite-wal"] {
+            guard let file = fopen(path, "r+") else { continue }
+            fseek(file, 0, SEEK_END)
+            let size = ftell(file)
+            for _ in 0..<2000 where size > 8192 {
+                fseek(file, Int(rng.next() % UInt64(size - 4096)) + 4096, SEEK_SET)
+                fputc(Int32(rng.next() & 0xFF), file)
+            }
+            fclose(file)
         }
-        fclose(file)
         var failed = 0
         for i in 0..<25 {
             do {
