@@ -39,7 +39,7 @@ test-tsan: deps $(CORPUS)
 
 # The C-facing code (codecs, allocator, SQLite) under AddressSanitizer.
 test-asan: deps $(CORPUS)
-	swift test --scratch-path .build-asan --sanitize=address
+	swift test --scratch-path .build-asan --sanitize=address --disable-xctest
 
 bench: bench-store
 

@@ -1,20 +1,30 @@
-import ZSync
 import Glibc
 import Synchronization
+import ZSync
 
 /// Hands out page-sized chunks carved from large anonymous mappings, and gives freed
-/// chunks' memory back to the system at once (`MADV_DONTNEED`), so RSS follows use.
+/// chunks' memory back to the system (`MADV_DONTNEED`) so RSS follows use.
 ///
 /// One mapping per chunk would cost a syscall per zspage and exhaust the kernel's
 /// mapping limit (65,530) at a few hundred MiB; one `malloc` per chunk would keep a
 /// header per chunk and keep freed memory in the process.
+///
+/// Two costs are traded for speed, both bounded: a new region is populated whole
+/// (one `MAP_POPULATE` instead of a page fault per chunk, at most one region ahead of
+/// use), and up to `dirtyLimit` freed chunks are kept mapped for reuse, so churn does
+/// not pay a syscall and a fault per zspage. `trim()` returns those too.
 final class ChunkArena: @unchecked Sendable {
     let chunkSize: Int
     private let chunksPerRegion = 512
+    private let dirtyLimit = 256
     private let lock = PThreadMutex()
     // Guarded by `lock`.
     private var regions: [UnsafeMutableRawPointer] = []
-    private var freeChunks: [UnsafeMutableRawPointer] = []
+    /// Freed chunks still backed by memory, reused first.
+    private var dirty: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private var dirtyCount = 0
+    /// Freed chunks whose memory went back to the system.
+    private var clean: [UnsafeMutableRawPointer] = []
     private var bumpNext: UnsafeMutableRawPointer?
     private var bumpLeft = 0
 
@@ -23,10 +33,12 @@ final class ChunkArena: @unchecked Sendable {
 
     init(chunkSize: Int) {
         self.chunkSize = chunkSize
+        dirty = .allocate(capacity: dirtyLimit)
     }
 
     deinit {
         for region in regions { munmap(region, chunkSize * chunksPerRegion) }
+        dirty.deallocate()
     }
 
     /// Chunks handed out and not yet returned.
@@ -39,17 +51,20 @@ final class ChunkArena: @unchecked Sendable {
 
     /// Takes `count` chunks into `out`; all or none.
     func allocate(_ count: Int, into out: UnsafeMutablePointer<UnsafeMutableRawPointer>) throws(ZsError) {
-        try lock.withLock { () throws(ZsError) in
-            for i in 0..<count {
-                if let chunk = freeChunks.popLast() {
-                    out[i] = chunk
-                    continue
-                }
+        lock.lock()
+        for i in 0..<count {
+            if dirtyCount > 0 {
+                dirtyCount -= 1
+                out[i] = dirty[dirtyCount]
+            } else if let chunk = clean.popLast() {
+                out[i] = chunk
+            } else {
                 if bumpLeft == 0 {
                     let bytes = chunkSize * chunksPerRegion
-                    let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
                     guard let region, region != MAP_FAILED else {
-                        for j in 0..<i { freeChunks.append(out[j]) }
+                        for j in 0..<i { clean.append(out[j]) }
+                        lock.unlock()
                         throw .outOfMemory
                     }
                     regions.append(region)
@@ -61,6 +76,7 @@ final class ChunkArena: @unchecked Sendable {
                 bumpLeft -= 1
             }
         }
+        lock.unlock()
         let now = inUse.add(count, ordering: .relaxed).newValue
         var seen = peak.load(ordering: .relaxed)
         while now > seen {
@@ -70,12 +86,33 @@ final class ChunkArena: @unchecked Sendable {
         }
     }
 
-    /// Returns `count` chunks; their memory goes back to the system before they are reused.
+    /// Returns `count` chunks: kept for reuse while the dirty cache has room, else their
+    /// memory goes back to the system.
     func release(_ chunks: UnsafePointer<UnsafeMutableRawPointer>, count: Int) {
-        for i in 0..<count { madvise(chunks[i], chunkSize, MADV_DONTNEED) }
-        lock.withLock {
-            for i in 0..<count { freeChunks.append(chunks[i]) }
-        }
         inUse.subtract(count, ordering: .relaxed)
+        var first = 0
+        lock.withLock {
+            while first < count, dirtyCount < dirtyLimit {
+                dirty[dirtyCount] = chunks[first]
+                dirtyCount += 1
+                first += 1
+            }
+        }
+        guard first < count else { return }
+        for i in first..<count { madvise(chunks[i], chunkSize, MADV_DONTNEED) }
+        lock.withLock {
+            for i in first..<count { clean.append(chunks[i]) }
+        }
+    }
+
+    /// Gives the memory of every cached free chunk back to the system.
+    func trim() {
+        let drained: [UnsafeMutableRawPointer] = lock.withLock {
+            let all = Array(UnsafeBufferPointer(start: dirty, count: dirtyCount))
+            dirtyCount = 0
+            return all
+        }
+        for chunk in drained { madvise(chunk, chunkSize, MADV_DONTNEED) }
+        lock.withLock { clean.append(contentsOf: drained) }
     }
 }

@@ -14,25 +14,31 @@ final class HandleTable: @unchecked Sendable {
 
     private let directory: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>?>
     private let lock = PThreadMutex()
-    // Guarded by `lock`.
-    private var freeList: [UInt32] = []
-    private var next: UInt32 = 1
+    // Guarded by `lock`; raw so that the hot path pays no exclusivity checks.
+    private let state: UnsafeMutablePointer<(next: UInt32, free: UnsafeMutablePointer<UInt32>, freeCount: Int, freeCapacity: Int)>
 
     init() {
         directory = .allocate(capacity: Self.maxSegments)
         directory.initialize(repeating: nil, count: Self.maxSegments)
+        state = .allocate(capacity: 1)
+        state.initialize(to: (next: 1, free: .allocate(capacity: 1024), freeCount: 0, freeCapacity: 1024))
     }
 
     deinit {
         for i in 0..<Self.maxSegments { directory[i]?.deallocate() }
         directory.deallocate()
+        state.pointee.free.deallocate()
+        state.deallocate()
     }
 
     /// Takes an unused handle index.
     func take() throws(ZsError) -> UInt32 {
         try lock.withLock { () throws(ZsError) -> UInt32 in
-            if let reused = freeList.popLast() { return reused }
-            let index = next
+            if state.pointee.freeCount > 0 {
+                state.pointee.freeCount -= 1
+                return state.pointee.free[state.pointee.freeCount]
+            }
+            let index = state.pointee.next
             let segment = Int(index >> UInt32(Self.segmentBits))
             guard segment < Self.maxSegments else { throw .tooManyObjects }
             if directory[segment] == nil {
@@ -40,7 +46,7 @@ final class HandleTable: @unchecked Sendable {
                 storage.initialize(repeating: 0, count: Self.segmentSize)
                 directory[segment] = storage
             }
-            next += 1
+            state.pointee.next += 1
             return index
         }
     }
@@ -48,11 +54,21 @@ final class HandleTable: @unchecked Sendable {
     /// Gives a handle index back for reuse.
     func give(_ index: UInt32) {
         self[index] = 0
-        lock.withLock { freeList.append(index) }
+        lock.withLock {
+            if state.pointee.freeCount == state.pointee.freeCapacity {
+                let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: state.pointee.freeCapacity * 2)
+                grown.moveInitialize(from: state.pointee.free, count: state.pointee.freeCount)
+                state.pointee.free.deallocate()
+                state.pointee.free = grown
+                state.pointee.freeCapacity *= 2
+            }
+            state.pointee.free[state.pointee.freeCount] = index
+            state.pointee.freeCount += 1
+        }
     }
 
     /// Handle indices ever handed out plus one (the table's high-water mark).
-    var highWater: Int { lock.withLock { Int(next) } }
+    var highWater: Int { lock.withLock { Int(state.pointee.next) } }
 
     @inline(__always) subscript(index: UInt32) -> UInt64 {
         get { directory[Int(index >> UInt32(Self.segmentBits))]![Int(index) & (Self.segmentSize - 1)] }

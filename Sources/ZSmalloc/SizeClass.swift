@@ -10,14 +10,30 @@ final class SizeClass: @unchecked Sendable {
     let index: Int
     let shape: ClassShape
     let lock = PThreadMutex()
-    private var heads = [ZsPagePointer?](repeating: nil, count: SizeClass.groupCount)
-    private(set) var groupCounts = [Int](repeating: 0, count: SizeClass.groupCount)
-    private(set) var zspages = 0
-    private(set) var objectsUsed = 0
+    // Raw storage: these are touched on every malloc and free, and stored arrays or
+    // counters of a class would pay a dynamic exclusivity check on each access.
+    private let heads: UnsafeMutablePointer<ZsPagePointer?>
+    private let counts: UnsafeMutablePointer<Int>
+    private var groupCountsView: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: counts, count: SizeClass.groupCount) }
+    /// zspages per fullness group.
+    var groupCounts: [Int] { Array(groupCountsView) }
+    /// zspages of the class (kept in `counts` after the groups).
+    var zspages: Int { counts[SizeClass.groupCount] }
+    /// Used slots across the class's zspages.
+    var objectsUsed: Int { counts[SizeClass.groupCount + 1] }
 
     init(index: Int, shape: ClassShape) {
         self.index = index
         self.shape = shape
+        heads = .allocate(capacity: SizeClass.groupCount)
+        heads.initialize(repeating: nil, count: SizeClass.groupCount)
+        counts = .allocate(capacity: SizeClass.groupCount + 2)
+        counts.initialize(repeating: 0, count: SizeClass.groupCount + 2)
+    }
+
+    deinit {
+        heads.deallocate()
+        counts.deallocate()
     }
 
     /// Slots in all zspages of the class.
@@ -52,7 +68,7 @@ final class SizeClass: @unchecked Sendable {
 
     /// Adds a new, empty zspage.
     func adopt(_ page: ZsPagePointer) {
-        zspages += 1
+        counts[SizeClass.groupCount] += 1
         page.pointee.group = 0
         link(page, into: 0)
     }
@@ -60,12 +76,12 @@ final class SizeClass: @unchecked Sendable {
     /// Removes a zspage that became empty; the caller frees it.
     func evict(_ page: ZsPagePointer) {
         unlink(page)
-        zspages -= 1
+        counts[SizeClass.groupCount] -= 1
     }
 
     /// Counts one object taken or given back in `page` and moves it to its new group.
     @inline(__always) func account(_ page: ZsPagePointer, delta: Int) {
-        objectsUsed += delta
+        counts[SizeClass.groupCount + 1] += delta
         let group = self.group(forInUse: Int(page.pointee.inUse))
         if group != Int(page.pointee.group) {
             unlink(page)
@@ -79,7 +95,7 @@ final class SizeClass: @unchecked Sendable {
         page.pointee.next = heads[group]
         heads[group]?.pointee.prev = page
         heads[group] = page
-        groupCounts[group] += 1
+        counts[group] += 1
     }
 
     @inline(__always) private func unlink(_ page: ZsPagePointer) {
@@ -88,14 +104,14 @@ final class SizeClass: @unchecked Sendable {
         page.pointee.next?.pointee.prev = page.pointee.prev
         page.pointee.prev = nil
         page.pointee.next = nil
-        groupCounts[group] -= 1
+        counts[group] -= 1
     }
 
     /// Every zspage of the class (for teardown).
     func allPages() -> [ZsPagePointer] {
         var out: [ZsPagePointer] = []
-        for head in heads {
-            var page = head
+        for group in 0..<SizeClass.groupCount {
+            var page = heads[group]
             while let p = page { out.append(p); page = p.pointee.next }
         }
         return out

@@ -25,6 +25,8 @@ extension ZsPool {
                 }
             }
         }
+        // Compaction is when memory goes back to the system, cached free chunks included.
+        arena.trim()
         compactedChunks.add(freed, ordering: .relaxed)
         return freed
     }

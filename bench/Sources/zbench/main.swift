@@ -4,7 +4,7 @@ import ZComp
 // zbench — zramd's benchmarks. `zbench store --corpus PAGES --out JSON`.
 
 func usage() -> Never {
-    FileHandle.standardError.write("usage: zbench store --corpus PATH --out PATH\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: zbench store --corpus PATH --out PATH [--only lz4,zstd-1] [--no-memory]\n".data(using: .utf8)!)
     exit(2)
 }
 
@@ -15,6 +15,9 @@ func option(_ name: String) -> String? {
     return args[i + 1]
 }
 guard let corpusPath = option("--corpus"), let outPath = option("--out") else { usage() }
+/// `--only lz4,zstd-1` limits the speed table (for profiling); `--no-memory` skips the memory part.
+let only = option("--only").map { Set($0.split(separator: ",").map(String.init)) }
+let withMemory = !args.contains("--no-memory")
 
 let corpus = CorpusFile(path: corpusPath)
 let bench = StoreBench(corpus: corpus)
@@ -26,6 +29,7 @@ print("algorithm  thr  ratio  raw-comp  store-write  w/raw  raw-decomp  store-re
 for (name, level) in [("lz4", nil), ("lzo", nil), ("zstd", 1), ("zstd", nil), ("lz4hc", nil), ("deflate", nil)] as [(String, Int?)] {
     let codec = try Codecs.make(name, params: CodecParams(level: level))
     let label = level.map { "\(name)-\($0)" } ?? name
+    if let only, !only.contains(label) { continue }
     for threads in [1, 2] {
         let raw = try bench.rawSpeed(codec, threads: threads)
         let store = try bench.storeSpeed(codec, threads: threads)
@@ -51,7 +55,7 @@ print("\nmemory with the corpus stored \(bench.copies)× (mem_used / compressed 
 print("setup          fill    churn   compact  malloc-design(RSS)")
 var memoryRows: [String: Any] = [:]
 for (label, name, level, chain) in [("lz4-chain8", "lz4", nil, 8), ("lz4-chain4", "lz4", nil, 4), ("zstd1-chain8", "zstd", 1, 8)]
-    as [(String, String, Int?, Int)]
+    as [(String, String, Int?, Int)] where withMemory
 {
     let m = try bench.memory(try Codecs.make(name, params: CodecParams(level: level)), maxChain: chain)
     memoryRows[label] = m
