@@ -80,3 +80,7 @@ struct CorpusFile {
         UnsafeRawBufferPointer(rebasing: bytes[(i * pageSize)..<((i + 1) * pageSize)])
     }
 }
+
+/// glibc's `malloc_trim`, which the Glibc module does not import: gives free heap memory back.
+@_silgen_name("malloc_trim")
+func malloc_trim(_ pad: Int) -> Int32
