@@ -7,7 +7,7 @@ export ZRAMD_CORPUS := $(CORPUS)
 
 APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqlite3-dev zlib1g-dev liblzo2-dev
 
-.PHONY: deps run test test-unit test-tsan test-asan bench bench-store build-release
+.PHONY: deps run test test-unit test-tsan test-asan bench bench-store bench-device build-release
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -28,7 +28,7 @@ build-release: deps
 run: build-release
 	.build/release/zramd $(ARGS)
 
-test: test-unit test-tsan
+test: test-unit test-tsan test-asan
 
 test-unit: deps $(CORPUS)
 	swift test
@@ -41,8 +41,12 @@ test-tsan: deps $(CORPUS)
 test-asan: deps $(CORPUS)
 	swift test --scratch-path .build-asan --sanitize=address --disable-xctest
 
-bench: bench-store
+bench: bench-store bench-device
 
 bench-store: deps $(CORPUS)
 	mkdir -p bench/results
 	swift run -c release zbench store --corpus $(CORPUS) --out bench/results/store.json
+
+bench-device: deps $(CORPUS)
+	mkdir -p bench/results
+	swift run -c release zbench device --corpus $(CORPUS) --out bench/results/device.json

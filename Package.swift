@@ -35,7 +35,7 @@ let package = Package(
 
         .executableTarget(name: "zramd", dependencies: ["ZComp", "ZSmalloc"], swiftSettings: strict),
         .executableTarget(
-            name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZSync"], path: "bench/Sources/zbench",
+            name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking"], path: "bench/Sources/zbench",
             swiftSettings: strict),
 
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),

@@ -5,8 +5,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Measurement hooks for the device benchmark: the store's batched write path against
-/// the cheapest thing SQLite can do with the same rows (a bare insert loop).
+/// The baseline of the device benchmark (`zbench device`): the cheapest thing SQLite can
+/// do with the rows writeback writes, a bare batched insert loop on the store's schema.
 public enum BackingBenchmark {
     public struct Result: Sendable, CustomStringConvertible {
         public var label: String
@@ -55,52 +55,6 @@ public enum BackingBenchmark {
         let elapsed = clock.now - start
         conn.close()
         return Result(label: "raw inserts, batch \(batchSize)", pages: count, seconds: seconds(elapsed))
-    }
-
-    /// The store's path: `writeNew` (allocate, crc32, fault checks, one transaction) of
-    /// `count` pages in batches of `batchSize`, on a fresh store at `path` (deleted after).
-    public static func storeWrites(
-        path: String, source: UnsafeRawBufferPointer, pageSize: Int, count: Int, batchSize: Int,
-        synchronous: String = "OFF"
-    ) throws(BackingError) -> Result {
-        removeFiles(path)
-        defer { removeFiles(path) }
-        let store = try BackingStore(path: path, pageSize: pageSize, synchronous: synchronous)
-        defer { store.close() }
-        let available = source.count / pageSize
-        guard available >= batchSize else { throw .invalidArgument("source holds fewer pages than a batch") }
-        let clock = ContinuousClock()
-        let start = clock.now
-        var done = 0
-        while done < count {
-            let n = min(batchSize, count - done)
-            let first = (done % (available - n + 1)) * pageSize
-            _ = try store.writeNew(pages: UnsafeRawBufferPointer(rebasing: source[first..<(first + n * pageSize)]))
-            done += n
-        }
-        return Result(label: "store writeNew, batch \(batchSize)", pages: count, seconds: seconds(clock.now - start))
-    }
-
-    /// Reads every block of a store filled with `count` pages, one `read` at a time.
-    public static func storeReads(
-        path: String, source: UnsafeRawBufferPointer, pageSize: Int, count: Int
-    ) throws(BackingError) -> Result {
-        removeFiles(path)
-        defer { removeFiles(path) }
-        let store = try BackingStore(path: path, pageSize: pageSize)
-        defer { store.close() }
-        var blocks: [Int64] = []
-        let available = source.count / pageSize
-        while blocks.count < count {
-            let n = min(32, count - blocks.count, available)
-            blocks += try store.writeNew(pages: UnsafeRawBufferPointer(rebasing: source[0..<(n * pageSize)]))
-        }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
-        defer { buffer.deallocate() }
-        let clock = ContinuousClock()
-        let start = clock.now
-        for block in blocks { _ = try store.read(block: block, into: buffer) }
-        return Result(label: "store reads", pages: count, seconds: seconds(clock.now - start))
     }
 
     private static func seconds(_ d: Duration) -> Double {

@@ -69,6 +69,26 @@ final class SlowCodec: Codec {
         return Double(worst) / 1e6
     }
 
+    /// Runs `slowWork` on another thread and, once the codec sleeps, checks that slots
+    /// 100..<120 are read and written meanwhile, each in under 5 ms.
+    static func expectOtherSlotsUnaffected(
+        _ f: DeviceFixture, sleeping: DispatchSemaphore, _ what: String, slowWork: @escaping @Sendable () -> Void
+    ) throws {
+        let finished = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detach {
+            slowWork()
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        sleeping.wait()
+        let worst = try otherSlotsLatency(f)
+        let overlapped = !finished.load(ordering: .acquiring)
+        done.wait()
+        #expect(overlapped, "the other slots' operations waited for \(what)")
+        #expect(worst < 5, "slowest other-slot operation took \(worst) ms")
+    }
+
     @Test func aSlowWriteHoldsOnlyItsOwnSlot() throws {
         let sleeping = DispatchSemaphore(value: 0)
         let f = try DeviceFixture(configure: { _ in }, makeCodec: { name, params, pageSize throws(CodecError) in
@@ -79,19 +99,9 @@ final class SlowCodec: Codec {
         var slow = Corpus.shared.page(0)
         slow.replaceSubrange(0..<4, with: SlowCodec.marker)
         let slowPage = slow
-        let finished = Atomic<Bool>(false)
-        let done = DispatchSemaphore(value: 0)
-        Thread.detach {
+        try Self.expectOtherSlotsUnaffected(f, sleeping: sleeping, "the slow write") {
             try! f.put(0, bytes: slowPage)
-            finished.store(true, ordering: .releasing)
-            done.signal()
         }
-        sleeping.wait()
-        let worst = try Self.otherSlotsLatency(f)
-        let overlapped = !finished.load(ordering: .acquiring)
-        done.wait()
-        #expect(overlapped, "the other slots' operations waited for the slow write")
-        #expect(worst < 5, "slowest other-slot operation took \(worst) ms")
         #expect(try f.get(0) == slowPage)
     }
 
@@ -106,19 +116,9 @@ final class SlowCodec: Codec {
         try f.device.writeAttribute("idle", "all")
         // Written after idle marking, so recompression (type=idle) leaves them alone.
         for i in 100..<120 { try f.put(i, corpusPage: i) }
-        let finished = Atomic<Bool>(false)
-        let done = DispatchSemaphore(value: 0)
-        Thread.detach {
+        try Self.expectOtherSlotsUnaffected(f, sleeping: sleeping, "recompression") {
             try! f.device.writeAttribute("recompress", "type=idle")
-            finished.store(true, ordering: .releasing)
-            done.signal()
         }
-        sleeping.wait()
-        let worst = try Self.otherSlotsLatency(f)
-        let overlapped = !finished.load(ordering: .acquiring)
-        done.wait()
-        #expect(overlapped, "the other slots' operations waited for recompression")
-        #expect(worst < 5, "slowest other-slot operation took \(worst) ms")
         for i in 0..<4 { #expect(try f.get(i) == Corpus.shared.page(1000 + i)) }
     }
 }

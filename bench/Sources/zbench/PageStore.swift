@@ -48,12 +48,16 @@ final class PageStore: @unchecked Sendable {
         }
     }
 
-    /// Restores index `i` into `page`.
+    /// Restores index `i` into `page` (a huge page is copied).
     func get(_ i: Int, into page: UnsafeMutableRawBufferPointer) {
         withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { scratch in
             let mapping = pool.readBegin(Handle(raw: handles[i]), length: lengths[i], scratch: scratch)
             defer { pool.readEnd(mapping) }
-            try! streams.decompress(mapping.bytes, into: page)
+            if lengths[i] == 4096 {
+                page.copyMemory(from: mapping.bytes)
+            } else {
+                try! streams.decompress(mapping.bytes, into: page)
+            }
         }
     }
 
