@@ -1,6 +1,7 @@
 import Testing
 import ZramDevice
 import ZramTestSupport
+import Glibc
 
 @Suite struct RecompressTests {
     @Test func zstdRecompressionShrinksTheCorpusAndKeepsBytes() throws {
@@ -45,5 +46,26 @@ import ZramTestSupport
         try f.device.writeAttribute("recompress", "algo=zstd")
         for i in 0..<300 { #expect(try f.get(i) == Corpus.shared.page(2000 + i)) }
         expectErrno(.EINVAL) { try f.device.writeAttribute("recompress", "algo=deflate") }
+    }
+}
+
+@Suite struct DictionaryParamTests {
+    @Test func aZstdDictionaryFromTheDataDirIsUsedForEveryPage() throws {
+        let f = try DeviceFixture(algorithm: "zstd", configure: { device in
+            // A raw-content dictionary: a slice of pages the device will not store.
+            let dict = (0..<64).flatMap { Corpus.shared.page(8000 + $0 * 3) }
+            let file = fopen(device.dataDir + "/pages.dict", "w")!
+            _ = dict.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+            fclose(file)
+            try device.writeAttribute("algorithm_params", "algo=zstd level=3 dict=pages.dict")
+        })
+        defer { f.remove() }
+        for i in 0..<300 { try f.put(i, corpusPage: 8001 + i) }
+        for i in 0..<300 { #expect(try f.get(i) == Corpus.shared.page(8001 + i)) }
+        let withDict = f.device.mmStat.comprDataSize
+        let plain = try DeviceFixture(algorithm: "zstd")
+        defer { plain.remove() }
+        for i in 0..<300 { try plain.put(i, corpusPage: 8001 + i) }
+        #expect(withDict < plain.device.mmStat.comprDataSize)
     }
 }
