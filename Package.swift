@@ -33,10 +33,15 @@ let package = Package(
         // Layer 3: the zram device.
         .target(name: "ZramDevice", dependencies: ["ZComp", "ZSmalloc", "ZramBacking", "ZSync"], swiftSettings: strict),
 
+        // Layer 5: the HTTP engine (libmicrohttpd; knows nothing of zram).
+        .target(name: "MicroHTTP", dependencies: ["CMicroHTTPD", "ZSync"], swiftSettings: strict),
+
         .executableTarget(name: "zramd", dependencies: ["ZComp", "ZSmalloc"], swiftSettings: strict),
         .executableTarget(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking"], path: "bench/Sources/zbench",
             swiftSettings: strict),
+        .executableTarget(
+            name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench", swiftSettings: strict),
 
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
@@ -44,6 +49,7 @@ let package = Package(
         .testTarget(
             name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZramTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,25 @@
+/// Answers requests; called on libmicrohttpd's polling threads, so `route` must be quick.
+public protocol HTTPHandler: Sendable {
+    /// Answers `request` now, or names a job to run on a worker thread.
+    func route(_ request: borrowing Request) -> Dispatch
+}
+
+/// Where a request is answered, with the route label metrics use.
+public enum Dispatch: ~Copyable {
+    /// Answered on the polling thread (cheap work: one page through a fast codec).
+    case inline(Response, route: String)
+    /// Answered by `job` on a worker while the connection is suspended (anything that can be slow).
+    case offload(route: String, job: @Sendable (borrowing Request) -> Response)
+}
+
+/// How one request ended, for metrics.
+public struct RequestOutcome: Sendable {
+    /// The label the handler gave (`""` when the server answered by itself, e.g. 413).
+    public let route: String
+    /// Status sent; 0 when none was (the client went away or the request was malformed).
+    public let status: Int
+    /// Nanoseconds from the request line to the end of the response.
+    public let durationNanos: UInt64
+    /// False when the connection failed or timed out before the response was sent.
+    public let completed: Bool
+}

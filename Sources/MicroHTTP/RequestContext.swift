@@ -1,0 +1,71 @@
+import Glibc
+import ZSync
+
+/// Per-request state behind libmicrohttpd's `*con_cls`, from the request line to completion.
+///
+/// `@unchecked Sendable`: a polling thread owns it until the request is offloaded; then the
+/// worker reads `method`/`path`/`body` (the hand-off goes through the worker queue's mutex)
+/// while the connection is suspended, and the reply comes back through `handoff`'s lock.
+final class RequestContext: @unchecked Sendable {
+    enum Phase { case fresh, receiving, offloaded }
+
+    var phase = Phase.fresh
+    let startNanos: UInt64
+    let rawQuery: String
+    var method = ""
+    var path = ""
+    /// Counted in the server's in-flight requests (so it must be uncounted on completion).
+    var routed = false
+    var route = ""
+    var status = 0
+    /// The body outgrew the limit: further chunks are dropped, the answer is 413.
+    var tooLarge = false
+    /// Body bytes read and dropped since `tooLarge`.
+    var discarded = 0
+    /// The worker's reply to an offloaded request.
+    var handoff: Locked<Response?>?
+
+    private(set) var body: UnsafeMutableRawPointer?
+    private(set) var bodyCount = 0
+    private var bodyCapacity = 0
+
+    init(rawQuery: String) {
+        self.rawQuery = rawQuery
+        startNanos = Clock.nanos()
+    }
+
+    deinit { free(body) }
+
+    var bodyBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: body, count: bodyCount) }
+
+    /// Grows the body buffer to at least `capacity` bytes.
+    func reserve(_ capacity: Int) {
+        guard capacity > bodyCapacity else { return }
+        body = realloc(body, capacity)!
+        bodyCapacity = capacity
+    }
+
+    /// Appends one upload chunk, doubling the buffer when it is full.
+    func append(_ chunk: UnsafeRawPointer, count: Int) {
+        if bodyCount + count > bodyCapacity { reserve(max(bodyCount + count, bodyCapacity * 2, 4096)) }
+        (body! + bodyCount).copyMemory(from: chunk, byteCount: count)
+        bodyCount += count
+    }
+
+    /// Drops the body (it went over the limit).
+    func discardBody() {
+        free(body)
+        body = nil
+        bodyCount = 0
+        bodyCapacity = 0
+    }
+}
+
+enum Clock {
+    /// Monotonic nanoseconds.
+    static func nanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

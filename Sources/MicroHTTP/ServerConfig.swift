@@ -1,0 +1,72 @@
+import Glibc
+
+/// How the server listens, how many threads it runs and what it refuses.
+public struct ServerConfig: Sendable {
+    /// IPv4 or IPv6 literal to bind (no host names).
+    public var host: String
+    /// TCP port; 0 picks a free one (read it back from `HTTPServer.port`).
+    public var port: UInt16
+    /// libmicrohttpd polling threads; inline requests run on these.
+    public var threadPoolSize: Int
+    /// Threads that run offloaded (slow) requests.
+    public var workerCount: Int
+    /// Offloaded jobs waiting for a worker beyond which requests get 503 with `Retry-After`.
+    public var maxQueuedJobs: Int
+    /// Open connections at most; libmicrohttpd splits it evenly across the polling threads.
+    public var connectionLimit: Int
+    /// Seconds a connection may sit without sending or receiving before it is closed (slowloris).
+    public var idleTimeoutSeconds: Int
+    /// Largest request body; larger ones get 413 and are never buffered.
+    public var maxBodyBytes: Int
+    /// Body bytes of a chunked upload read and dropped after it passed `maxBodyBytes` before
+    /// the connection is closed: libmicrohttpd 0.9.75 can only send the 413 once the body ends.
+    public var maxDiscardBytes: Int
+    /// Bytes per connection for the request line and headers (libmicrohttpd's memory pool).
+    public var connectionMemoryLimit: Int
+    /// `listen(2)` backlog.
+    public var listenBacklog: Int
+    /// Seconds `stop()` waits for in-flight requests before closing connections.
+    public var shutdownGraceSeconds: Double
+
+    /// A configuration with defaults sized to this machine.
+    public init(
+        host: String = "127.0.0.1",
+        port: UInt16 = 0,
+        threadPoolSize: Int = ServerConfig.cores,
+        workerCount: Int = ServerConfig.cores,
+        maxQueuedJobs: Int = 4096,
+        connectionLimit: Int = 1024,
+        idleTimeoutSeconds: Int = 30,
+        maxBodyBytes: Int = 16 << 20,
+        maxDiscardBytes: Int = 64 << 20,
+        connectionMemoryLimit: Int = 32 << 10,
+        listenBacklog: Int = 511,
+        shutdownGraceSeconds: Double = 10
+    ) {
+        self.host = host
+        self.port = port
+        self.threadPoolSize = threadPoolSize
+        self.workerCount = workerCount
+        self.maxQueuedJobs = maxQueuedJobs
+        self.connectionLimit = connectionLimit
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxBodyBytes = maxBodyBytes
+        self.maxDiscardBytes = maxDiscardBytes
+        self.connectionMemoryLimit = connectionMemoryLimit
+        self.listenBacklog = listenBacklog
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+    }
+
+    /// Online CPUs.
+    public static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+/// Why the server could not start.
+public enum ServerError: Error, Equatable {
+    /// `host` is not an IPv4 or IPv6 literal.
+    case invalidAddress(String)
+    /// A socket call failed; `errno` attached.
+    case socket(call: String, errno: Int32)
+    /// `MHD_start_daemon` refused the options.
+    case daemonStartFailed
+}

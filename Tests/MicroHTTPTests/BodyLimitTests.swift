@@ -1,0 +1,55 @@
+import Glibc
+import MicroHTTP
+import Testing
+
+@Suite("Body limit: 413 without buffering")
+struct BodyLimitTests {
+    @Test func declaredHundredMebibytesIs413() throws {
+        let server = try startServer()
+        let before = residentBytes()
+        let client = try RawClient(port: server.port)
+        client.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n")
+        let response = try #require(client.readResponse())
+        #expect(response.status == 413)
+        #expect(client.waitForClose())
+        #expect(residentBytes() - before < 4 << 20)
+        #expect(curl(["http://127.0.0.1:\(server.port)/echo"]).output == "GET /echo")
+    }
+
+    @Test func bodyAtTheLimitIsAccepted() throws {
+        let server = try startServer { $0.maxBodyBytes = 4096 }
+        let client = try RawClient(port: server.port)
+        client.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4096\r\n\r\n" + String(repeating: "z", count: 4096))
+        #expect(client.readResponse()?.body.count == 4096)
+        client.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4097\r\n\r\n")
+        #expect(client.readResponse()?.status == 413)
+    }
+
+    @Test func oversizedChunkedBodyIsDroppedThen413() throws {
+        let server = try startServer()
+        let before = residentBytes()
+        let client = try RawClient(port: server.port)
+        client.send("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        // 16 MiB against a 1 MiB limit, then the last chunk.
+        for _ in 0..<256 { #expect(Self.chunk.withUnsafeBytes { client.send($0) }) }
+        client.send("0\r\n\r\n")
+        #expect(client.readResponse()?.status == 413)
+        #expect(residentBytes() - before < 4 << 20)
+    }
+
+    @Test func endlessChunkedBodyIsCutOffWithoutBuffering() throws {
+        let server = try startServer { $0.maxDiscardBytes = 8 << 20 }
+        let before = residentBytes()
+        let client = try RawClient(port: server.port)
+        client.send("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        var sent = 0
+        while sent < 256 << 20, Self.chunk.withUnsafeBytes({ client.send($0) }) { sent += 0x10000 }
+        #expect(sent < 16 << 20, "the server kept reading an endless body")
+        #expect(client.waitForClose())
+        #expect(residentBytes() - before < 4 << 20)
+        #expect(curl(["http://127.0.0.1:\(server.port)/echo"]).output == "GET /echo")
+    }
+
+    /// One 64 KiB chunk of a chunked body.
+    static let chunk = [UInt8]("10000\r\n".utf8) + [UInt8](repeating: 0x41, count: 0x10000) + [UInt8]("\r\n".utf8)
+}
