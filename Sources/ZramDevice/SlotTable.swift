@@ -98,6 +98,11 @@ final class SlotTable: @unchecked Sendable {
         return try body()
     }
 
+    /// The slot's flags read without its lock: a hint that may be stale at once.
+    @inline(__always) func peekFlags(_ index: Int) -> SlotFlags {
+        SlotFlags(rawValue: meta[index].load(ordering: .relaxed) & SlotFlags.all.rawValue)
+    }
+
     /// The slot's state; the caller holds its lock.
     @inline(__always) subscript(index: Int) -> SlotState {
         get {

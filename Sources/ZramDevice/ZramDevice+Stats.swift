@@ -86,12 +86,8 @@ extension ZramDevice {
             for index in 0..<live.slots.count {
                 let state = live.slots.withLock(index) { live.slots[index] }
                 guard state.flags.contains(.stored) else { continue }
-                let f = state.flags
-                let letters = (f.contains(.same) ? "s" : ".") + (f.contains(.writtenBack) ? "w" : ".")
-                    + (f.contains(.huge) ? "h" : ".") + (f.contains(.idle) ? "i" : ".")
-                    + (state.priority > 0 ? "r" : ".") + (f.contains(.incompressible) ? "n" : ".")
                 out += Format.rightAligned(index, 12) + " " + Format.rightAligned(Int(state.accessTime), 12)
-                    + ".000000 " + letters + "\n"
+                    + ".000000 " + state.flagLetters + "\n"
             }
             return out
         }
@@ -115,4 +111,49 @@ enum Format {
     static func statLine(_ values: [Int]) -> String {
         values.map { rightAligned($0, 8) }.joined(separator: " ") + "\n"
     }
+}
+
+/// What HEAD tells about a slot.
+public struct SlotInfo: Sendable, Equatable {
+    /// zram's `block_state` letters: `s w h i r n`, `.` where a flag is clear.
+    public let flags: String
+    /// Bytes the stored object takes (a whole page when huge or written back uncompressed; 0 when same-filled).
+    public let compressedSize: Int
+    /// 0 for the primary algorithm, 1...3 after recompression.
+    public let priority: Int
+}
+
+extension SlotState {
+    /// `block_state`'s flag letters: same, written back, huge, idle, recompressed, incompressible.
+    var flagLetters: String {
+        (flags.contains(.same) ? "s" : ".") + (flags.contains(.writtenBack) ? "w" : ".")
+            + (flags.contains(.huge) ? "h" : ".") + (flags.contains(.idle) ? "i" : ".")
+            + (priority > 0 ? "r" : ".") + (flags.contains(.incompressible) ? "n" : ".")
+    }
+}
+
+extension ZramDevice {
+    /// Slot `index`'s flags, size and priority, without counting as an access; nil when empty.
+    /// - Throws: ERANGE outside the disk, EINVAL before initialisation.
+    public func slotInfo(_ index: Int) throws(ZramError) -> SlotInfo? {
+        try requireLive("slot info") { live throws(ZramError) -> SlotInfo? in
+            guard index >= 0, index < live.slots.count else {
+                throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
+            }
+            let state = live.slots.withLock(index) { live.slots[index] }
+            guard state.flags.contains(.stored) else { return nil }
+            return SlotInfo(flags: state.flagLetters, compressedSize: state.size, priority: state.priority)
+        }
+    }
+
+    /// True when reading slot `index` may be slow (its page is in the backing store). A hint
+    /// read without the slot lock, for deciding where to serve a request.
+    public func readMayBeSlow(_ index: Int) -> Bool {
+        withLive { live in
+            index >= 0 && index < live.slots.count && live.slots.peekFlags(index).contains(.writtenBack)
+        } ?? false
+    }
+
+    /// The primary algorithm and its parameters.
+    public var primaryAlgorithm: AlgorithmChoice { configSnapshot().primary }
 }
