@@ -13,6 +13,11 @@ let package = Package(
     products: [
         .executable(name: "zramd", targets: ["zramd"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+    ],
     targets: [
         systemLibrary("CZstd", pkgConfig: "libzstd", apt: "libzstd-dev"),
         systemLibrary("CLZ4", pkgConfig: "liblz4", apt: "liblz4-dev"),
@@ -36,7 +41,21 @@ let package = Package(
         // Layer 5: the HTTP engine (libmicrohttpd; knows nothing of zram).
         .target(name: "MicroHTTP", dependencies: ["CMicroHTTPD", "ZSync"], swiftSettings: strict),
 
-        .executableTarget(name: "zramd", dependencies: ["ZComp", "ZSmalloc"], swiftSettings: strict),
+        // Layer 5: zram over HTTP (routes, auth, errors, metrics).
+        .target(
+            name: "ZramHTTP",
+            dependencies: ["MicroHTTP", "ZramDevice", "ZComp", "ZSync", .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: strict),
+
+        // Layer 6: the executable.
+        .executableTarget(
+            name: "zramd",
+            dependencies: [
+                "ZramHTTP", "ZramDevice", "MicroHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking"], path: "bench/Sources/zbench",
             swiftSettings: strict),

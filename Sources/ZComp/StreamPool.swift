@@ -16,11 +16,14 @@ public final class StreamPool: Sendable {
     private let available: DispatchSemaphore
     /// Where the next search for a free stream starts, to spread callers.
     private let hint = Atomic<Int>(0)
+    /// Told how long each page took, when set.
+    private let observer: (any CodecObserver)?
 
     /// Creates `count` streams (default: the number of online cores).
-    public init(codec: any Codec, count: Int = StreamPool.defaultCount) throws(CodecError) {
+    public init(codec: any Codec, count: Int = StreamPool.defaultCount, observer: (any CodecObserver)? = nil) throws(CodecError) {
         precondition(count > 0, "a stream pool needs at least one stream")
         self.codec = codec
+        self.observer = observer
         var made: [Locked<any CodecStream>] = []
         for _ in 0..<count { made.append(Locked(try codec.makeStream())) }
         streams = made
@@ -56,13 +59,34 @@ public final class StreamPool: Sendable {
     public func compress(
         _ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer
     ) throws(CodecError) -> Int? {
-        try withStream { stream throws(CodecError) in try stream.compress(page, into: dst) }
+        let start = observer == nil ? 0 : Self.nanoseconds()
+        defer { if let observer { observer.record(algorithm: codec.name, operation: .compress, nanoseconds: Self.nanoseconds() &- start) } }
+        return try withStream { stream throws(CodecError) in try stream.compress(page, into: dst) }
     }
 
     /// Restores one page with a pooled stream.
     public func decompress(
         _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
     ) throws(CodecError) {
+        let start = observer == nil ? 0 : Self.nanoseconds()
+        defer { if let observer { observer.record(algorithm: codec.name, operation: .decompress, nanoseconds: Self.nanoseconds() &- start) } }
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
     }
+
+    private static func nanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
+
+/// What a codec did with one page, for metrics.
+public enum CodecOperation: String, Sendable {
+    case compress, decompress
+}
+
+/// Told the duration of every page a stream pool compresses or decompresses (including any
+/// wait for a free stream), for latency histograms.
+public protocol CodecObserver: Sendable {
+    func record(algorithm: String, operation: CodecOperation, nanoseconds: UInt64)
 }

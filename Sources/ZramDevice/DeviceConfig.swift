@@ -26,6 +26,8 @@ public struct DeviceConfig: Sendable {
     public var maxChain = 8
     /// Streams per algorithm.
     public var streams = StreamPool.defaultCount
+    /// Told how long each page's compression and decompression took (metrics), when set.
+    public var codecObserver: (any CodecObserver)?
 
     public init(pageSize: Int = 4096, primary: String = "lz4") {
         self.pageSize = pageSize

@@ -30,7 +30,7 @@ final class LiveDevice: Sendable {
             for (priority, choice) in choices.enumerated() {
                 guard let choice else { continue }
                 let codec = try makeCodec(choice.name, choice.params, config.pageSize)
-                streams[priority] = try StreamPool(codec: codec, count: config.streams)
+                streams[priority] = try StreamPool(codec: codec, count: config.streams, observer: config.codecObserver)
             }
         } catch {
             throw ZramError(.EINVAL, "cannot set up the compressors: \(error)")

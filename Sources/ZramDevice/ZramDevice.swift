@@ -75,6 +75,13 @@ public final class ZramDevice: @unchecked Sendable {
         return try body(&config)
     }
 
+    /// The capacity in bytes (`disksize`), 0 until initialised.
+    public var diskSize: Int {
+        stateLock.readLock()
+        defer { stateLock.unlock() }
+        return disksize
+    }
+
     /// True once `disksize` was written and until `reset`.
     public var isInitialised: Bool {
         stateLock.readLock()

@@ -1,0 +1,36 @@
+import MicroHTTP
+
+/// Bearer tokens: `admin` guards every state-changing `/sys/...` request, `data` (when set)
+/// every `/dev/...` request.
+public struct Tokens: Sendable {
+    public var admin: String?
+    public var data: String?
+
+    public init(admin: String? = nil, data: String? = nil) {
+        self.admin = admin
+        self.data = data
+    }
+
+    /// nil when `request` may proceed under `required`; the 401 response otherwise.
+    func check(_ request: borrowing Request, against required: String?) -> Response? {
+        guard let required else { return nil }
+        let presented = request.header("Authorization").flatMap { value -> String? in
+            let prefix = "Bearer "
+            return value.hasPrefix(prefix) ? String(value.dropFirst(prefix.count)) : nil
+        }
+        if let presented, Self.constantTimeEqual(presented, required) { return nil }
+        return Response(
+            status: 401, headers: [("WWW-Authenticate", "Bearer realm=\"zramd\"")],
+            text: "zramd: EACCES: \(presented == nil ? "a bearer token is required" : "wrong token")\n")
+    }
+
+    /// Compares without an early exit, so the time taken says nothing about where they differ.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt(bitPattern: x.count ^ y.count)
+        for i in 0..<max(x.count, y.count) {
+            difference |= UInt((i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0))
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,146 @@
+import MicroHTTP
+import ZramDevice
+
+/// `/dev/zram<id>/pages/<index>` and `/dev/zram<id>/pages?from=…`.
+extension ZramRouter {
+    static let octetStream: [(name: String, value: String)] = [("Content-Type", "application/octet-stream")]
+
+    func routeDev(_ request: borrowing Request, _ parts: [String]) -> Dispatch {
+        guard parts.count >= 2, parts[1] == "pages" else { return .inline(ErrorResponse.notFound(request.path), route: "unknown") }
+        let device: ZramDevice
+        switch self.device(named: parts[0]) {
+        case .success(let found): device = found
+        case .failure(let missing): return .inline(ErrorResponse.noDevice(missing.name), route: "page")
+        }
+        if parts.count == 2 { return routeBatch(request, device) }
+        guard parts.count == 3, let index = Int(parts[2]) else {
+            return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts.dropFirst(2).joined(separator: "/"))\" is not an integer")), route: "page")
+        }
+        switch request.method {
+        case "GET":
+            if device.readMayBeSlow(index) {
+                return .offload(route: "page_get") { _ in Self.getPage(device, index) }
+            }
+            return .inline(Self.getPage(device, index), route: "page_get")
+        case "HEAD":
+            return .inline(Self.headPage(device, index), route: "page_head")
+        case "PUT":
+            if CodecSpeed.compressesInline(device.primaryAlgorithm) {
+                return .inline(Self.putPage(device, index, request.body), route: "page_put")
+            }
+            return .offload(route: "page_put") { request in Self.putPage(device, index, request.body) }
+        case "DELETE":
+            return .inline(Self.run { () throws(ZramError) in try device.discard(index) }, route: "page_delete")
+        default:
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD, PUT, DELETE"), route: "page")
+        }
+    }
+
+    /// 204 when `body` succeeds, the error response otherwise.
+    static func run(_ body: () throws(ZramError) -> Void) -> Response {
+        do {
+            try body()
+            return Response(status: 204)
+        } catch {
+            return ErrorResponse.make(error)
+        }
+    }
+
+    static func putPage(_ device: ZramDevice, _ index: Int, _ body: UnsafeRawBufferPointer) -> Response {
+        run { () throws(ZramError) in try device.write(index, body) }
+    }
+
+    static func getPage(_ device: ZramDevice, _ index: Int) -> Response {
+        do {
+            var found = false
+            // Decompressed straight into the response buffer: the page is never copied again.
+            let body = try ResponseBody(capacity: device.pageSize) { (page) throws(ZramError) -> Int in
+                found = try device.read(index, into: page)
+                return page.count
+            }
+            guard found else { return ErrorResponse.make(ZramError(.ENOENT, "slot \(index) holds no page")) }
+            return Response(status: 200, headers: octetStream, body: body)
+        } catch {
+            return ErrorResponse.make(error)
+        }
+    }
+
+    static func headPage(_ device: ZramDevice, _ index: Int) -> Response {
+        do {
+            guard let info = try device.slotInfo(index) else {
+                return ErrorResponse.make(ZramError(.ENOENT, "slot \(index) holds no page"))
+            }
+            // HEAD sends GET's Content-Length; the bytes themselves are never sent.
+            let body = ResponseBody(capacity: device.pageSize) { page in
+                page.initializeMemory(as: UInt8.self, repeating: 0)
+                return page.count
+            }
+            return Response(status: 200, headers: octetStream + [
+                ("X-Zram-Flags", info.flags), ("X-Zram-Compressed-Size", String(info.compressedSize)),
+                ("X-Zram-Priority", String(info.priority)),
+            ], body: body)
+        } catch {
+            return ErrorResponse.make(error)
+        }
+    }
+
+    /// `PUT …/pages?from=I` (k pages in the body) and `GET …/pages?from=I&count=K`.
+    func routeBatch(_ request: borrowing Request, _ device: ZramDevice) -> Dispatch {
+        let method = request.method
+        guard method == "GET" || method == "PUT" || request.isHead else {
+            return .inline(ErrorResponse.wrongMethod(method, allow: "GET, HEAD, PUT"), route: "batch")
+        }
+        let from = request.query("from"), count = request.query("count")
+        let extra = request.queryItems.map(\.name).filter { !["from", "count"].contains($0) }
+        let maxPages = maxBatchPages
+        let route = method == "PUT" ? "batch_put" : "batch_get"
+        return .offload(route: route) { request in
+            do throws(ZramError) {
+                guard extra.isEmpty else { throw ZramError(.EINVAL, "unknown query parameter \(extra[0])") }
+                guard let from, let first = Int(from), first >= 0 else {
+                    throw ZramError(.EINVAL, "from= must be a non-negative integer")
+                }
+                if method == "PUT" {
+                    return try Self.putBatch(device, first, request.body, maxPages: maxPages)
+                }
+                guard let count, let pages = Int(count), pages > 0 else {
+                    throw ZramError(.EINVAL, "count= must be a positive integer")
+                }
+                return try Self.getBatch(device, first, pages, maxPages: maxPages)
+            } catch {
+                return ErrorResponse.make(error)
+            }
+        }
+    }
+
+    static func putBatch(_ device: ZramDevice, _ first: Int, _ body: UnsafeRawBufferPointer, maxPages: Int) throws(ZramError) -> Response {
+        let pageSize = device.pageSize
+        guard !body.isEmpty, body.count % pageSize == 0 else {
+            throw ZramError(.EINVAL, "a batch body is a whole number of \(pageSize)-byte pages, not \(body.count) bytes")
+        }
+        let pages = body.count / pageSize
+        guard pages <= maxPages else { throw ZramError(.E2BIG, "\(pages) pages in one batch (at most \(maxPages))") }
+        for i in 0..<pages {
+            do {
+                try device.write(first + i, UnsafeRawBufferPointer(rebasing: body[(i * pageSize)..<((i + 1) * pageSize)]))
+            } catch {
+                throw ZramError(error.errno, "wrote \(i) of \(pages) pages: \(error.reason)")
+            }
+        }
+        return Response(status: 204)
+    }
+
+    static func getBatch(_ device: ZramDevice, _ first: Int, _ pages: Int, maxPages: Int) throws(ZramError) -> Response {
+        guard pages <= maxPages else { throw ZramError(.E2BIG, "\(pages) pages in one batch (at most \(maxPages))") }
+        let pageSize = device.pageSize
+        let body = try ResponseBody(capacity: pages * pageSize) { (all) throws(ZramError) -> Int in
+            for i in 0..<pages {
+                let page = UnsafeMutableRawBufferPointer(rebasing: all[(i * pageSize)..<((i + 1) * pageSize)])
+                // An empty slot reads as zeros, as a block device's unwritten sectors.
+                if try !device.read(first + i, into: page) { page.initializeMemory(as: UInt8.self, repeating: 0) }
+            }
+            return all.count
+        }
+        return Response(status: 200, headers: octetStream, body: body)
+    }
+}

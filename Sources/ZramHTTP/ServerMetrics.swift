@@ -1,0 +1,95 @@
+import MicroHTTP
+import Prometheus
+import ZComp
+import ZSync
+import ZramDevice
+
+/// `/metrics`: zram's statistics per device, requests per route and status, latencies of
+/// requests and codecs, in Prometheus text exposition.
+public final class ServerMetrics: CodecObserver {
+    let registry = PrometheusCollectorRegistry()
+    /// Counters mirrored from device statistics: the last value seen per series.
+    private let mirrored = Locked<[String: (counter: Counter, value: Int)]>([:])
+    private let requestBuckets: [Duration] = [
+        .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+        .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+        .milliseconds(500), .seconds(2), .seconds(10),
+    ]
+    private let codecBuckets: [Duration] = [
+        .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(20),
+        .microseconds(50), .microseconds(100), .microseconds(500), .milliseconds(2), .milliseconds(10),
+        .milliseconds(50),
+    ]
+
+    public init() {}
+
+    /// Counts a finished request (the server's completion hook).
+    public func observe(_ outcome: RequestOutcome) {
+        let route = outcome.route.isEmpty ? "server" : outcome.route
+        registry.makeCounter(
+            name: "zramd_http_requests_total", labels: [("route", route), ("status", String(outcome.status))],
+            help: "HTTP requests answered, by route and status"
+        ).increment()
+        registry.makeDurationHistogram(
+            name: "zramd_http_request_duration_seconds", labels: [("route", route)], buckets: requestBuckets,
+            help: "Time from request line to response, by route"
+        ).record(.nanoseconds(Int64(outcome.durationNanos)))
+    }
+
+    /// Records one compression or decompression (the devices' codec hook).
+    public func record(algorithm: String, operation: CodecOperation, nanoseconds: UInt64) {
+        registry.makeDurationHistogram(
+            name: "zramd_codec_duration_seconds", labels: [("algorithm", algorithm), ("operation", operation.rawValue)],
+            buckets: codecBuckets, help: "Time to compress or decompress one page, by algorithm"
+        ).record(.nanoseconds(Int64(nanoseconds)))
+    }
+
+    /// The exposition text with every device's statistics as of now.
+    public func exposition(devices: [ZramDevice]) -> Response {
+        for device in devices { update(device) }
+        return Response(
+            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            text: registry.emitToString())
+    }
+
+    private func update(_ device: ZramDevice) {
+        let labels = [("device", device.name)]
+        let mm = device.mmStat, io = device.ioStat, bd = device.bdStat
+        func gauge(_ name: String, _ value: Int, _ help: String) {
+            registry.makeGauge(name: name, labels: labels, help: help).set(Double(value))
+        }
+        gauge("zram_disksize_bytes", device.diskSize, "Device capacity (disksize)")
+        gauge("zram_orig_data_size_bytes", mm.origDataSize, "Uncompressed size of the stored pages")
+        gauge("zram_compr_data_size_bytes", mm.comprDataSize, "Compressed size of the stored pages")
+        gauge("zram_mem_used_total_bytes", mm.memUsedTotal, "Memory the allocator holds")
+        gauge("zram_mem_limit_bytes", mm.memLimit, "mem_limit, 0 when unlimited")
+        gauge("zram_mem_used_max_bytes", mm.memUsedMax, "Peak of mem_used_total")
+        gauge("zram_same_pages", mm.samePages, "Pages stored as one repeated word")
+        gauge("zram_huge_pages", mm.hugePages, "Pages stored uncompressed")
+        gauge("zram_bd_count_pages", bd.count, "Backing store use, in 4 KiB units")
+        counter("zram_pages_compacted_total", device, mm.pagesCompacted, "Pages freed by compaction")
+        counter("zram_huge_pages_since_total", device, mm.hugePagesSince, "Pages ever stored uncompressed")
+        counter("zram_failed_reads_total", device, io.failedReads, "Reads that failed")
+        counter("zram_failed_writes_total", device, io.failedWrites, "Writes that failed")
+        counter("zram_invalid_io_total", device, io.invalidIO, "Requests with a bad index or length")
+        counter("zram_notify_free_total", device, io.notifyFree, "Pages freed by discard")
+        counter("zram_bd_reads_pages_total", device, bd.reads, "Backing store reads, in 4 KiB units")
+        counter("zram_bd_writes_pages_total", device, bd.writes, "Backing store writes, in 4 KiB units")
+    }
+
+    /// Mirrors a device counter: increments by what it grew; a drop (reset) starts the series anew.
+    private func counter(_ name: String, _ device: ZramDevice, _ value: Int, _ help: String) {
+        let key = name + "|" + device.name
+        mirrored.withLock { series in
+            if let (counter, last) = series[key], value >= last {
+                counter.increment(by: Int64(value - last))
+                series[key] = (counter, value)
+                return
+            }
+            if let (stale, _) = series[key] { registry.unregisterCounter(stale) }
+            let counter = registry.makeCounter(name: name, labels: [("device", device.name)], help: help)
+            counter.increment(by: Int64(value))
+            series[key] = (counter, value)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import MicroHTTP
+import ZramDevice
+
+/// Routes zramd's HTTP API (SPEC section 4) to the device registry.
+///
+/// Cheap requests are answered inline on libmicrohttpd's polling threads; anything that
+/// can be slow (slow codecs, pages in SQLite, batches, attribute writes, walks over every
+/// slot) is offloaded to a worker, so no connection waits behind another's work.
+public final class ZramRouter: HTTPHandler {
+    let registry: DeviceRegistry
+    let tokens: Tokens
+    let metrics: ServerMetrics
+    /// The most pages one batch request may carry.
+    let maxBatchPages: Int
+
+    public init(registry: DeviceRegistry, tokens: Tokens = Tokens(), metrics: ServerMetrics, maxBatchPages: Int = 4096) {
+        self.registry = registry
+        self.tokens = tokens
+        self.metrics = metrics
+        self.maxBatchPages = maxBatchPages
+    }
+
+    public func route(_ request: borrowing Request) -> Dispatch {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        switch parts.first {
+        case "dev":
+            if let denied = tokens.check(request, against: tokens.data) { return .inline(denied, route: "unauthorized") }
+            return routeDev(request, Array(parts.dropFirst()))
+        case "sys":
+            let changes = request.method == "PUT" || request.method == "POST"
+            if changes, let denied = tokens.check(request, against: tokens.admin) {
+                return .inline(denied, route: "unauthorized")
+            }
+            return routeSys(request, Array(parts.dropFirst()))
+        case "metrics" where parts.count == 1:
+            guard request.method == "GET" || request.isHead else {
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "metrics")
+            }
+            return .inline(metrics.exposition(devices: registry.all), route: "metrics")
+        case "healthz" where parts.count == 1:
+            return .inline(Response(status: 200, text: "ok\n"), route: "healthz")
+        default:
+            return .inline(ErrorResponse.notFound(request.path), route: "unknown")
+        }
+    }
+
+    /// The device named `zram<id>`, or the 404 to send.
+    func device(named name: String) -> Result<ZramDevice, NoDevice> {
+        guard name.hasPrefix("zram"), let id = Int(name.dropFirst(4)), id >= 0, String(id) == name.dropFirst(4),
+              let device = registry.device(id)
+        else { return .failure(NoDevice(name: name)) }
+        return .success(device)
+    }
+
+    struct NoDevice: Error { let name: String }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import Logging
+import MicroHTTP
+import ZramDevice
+import ZramHTTP
+
+/// `zramd serve`: the server.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve pages and zram attributes over HTTP (the default command).")
+
+    @Option(help: "Address to listen on: HOST:PORT, [IPv6]:PORT or :PORT (all interfaces).")
+    var listen = "127.0.0.1:7070"
+
+    @Option(help: "Devices to create at start (zram0, zram1, ...).")
+    var numDevices = 1
+
+    @Option(help: "Capacity of each device in bytes; K, M, G, T suffixes (binary). 0 leaves the devices uninitialised.")
+    var disksize = "1G"
+
+    @Option(help: "Primary compression algorithm: lzo, lz4, lz4hc, zstd or deflate.")
+    var compAlgorithm = "lz4"
+
+    @Option(help: "Page size in bytes: 4096, 16384 or 65536.")
+    var pageSize = 4096
+
+    @Option(help: "Directory for backing stores and dictionaries; created if missing. Attribute values that name files resolve inside it.")
+    var dataDir = "zramd-data"
+
+    @Option(help: "Backing store file name inside --data-dir for each device (zramN-<name>); none by default.")
+    var backingDev: String?
+
+    @Option(help: "Memory limit of each device in bytes, with suffixes; 0 means none.")
+    var memLimit = "0"
+
+    @Option(help: "Worker threads for slow requests (slow codecs, SQLite reads, batches, recompress, writeback). Default: cores.")
+    var workers = ServerConfig.cores
+
+    @Option(help: "HTTP polling threads, which answer fast requests inline. Default: cores.")
+    var httpThreads = ServerConfig.cores
+
+    @Option(help: "Open connections at most.")
+    var maxConnections = 1024
+
+    @Option(help: "Seconds a connection may stay idle (or trickle a request) before it is closed.")
+    var idleTimeout = 30
+
+    @Option(help: "Pages one batch request may carry; request bodies are limited to this many pages.")
+    var maxBatchPages = 4096
+
+    @Option(help: "File holding the bearer token for state-changing /sys requests (or set ZRAMD_ADMIN_TOKEN).")
+    var adminTokenFile: String?
+
+    @Option(help: "File holding the bearer token for /dev page requests (or set ZRAMD_DATA_TOKEN); none by default.")
+    var dataTokenFile: String?
+
+    func validate() throws {
+        guard [4096, 16384, 65536].contains(pageSize) else { throw ValidationError("--page-size must be 4096, 16384 or 65536") }
+        guard numDevices >= 0, numDevices <= 256 else { throw ValidationError("--num-devices must be 0...256") }
+        guard workers > 0, httpThreads > 0 else { throw ValidationError("--workers and --http-threads must be positive") }
+        guard maxBatchPages > 0 else { throw ValidationError("--max-batch-pages must be positive") }
+        _ = try ListenAddress(listen)
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var log = Logger(label: "zramd")
+        log.logLevel = .info
+        let tokens = Tokens(
+            admin: try Secrets.token(file: adminTokenFile, environment: "ZRAMD_ADMIN_TOKEN"),
+            data: try Secrets.token(file: dataTokenFile, environment: "ZRAMD_DATA_TOKEN"))
+        try Secrets.makeDirectory(dataDir)
+
+        let metrics = ServerMetrics()
+        var template = DeviceConfig(pageSize: pageSize, primary: compAlgorithm)
+        template.codecObserver = metrics
+        let registry = DeviceRegistry(dataDir: dataDir, template: template)
+        for _ in 0..<numDevices {
+            let device = registry.hotAdd()
+            do {
+                if let backingDev { try device.writeAttribute("backing_dev", "\(device.name)-\(backingDev)") }
+                if disksize != "0" { try device.writeAttribute("disksize", disksize) }
+                try device.writeAttribute("mem_limit", memLimit)
+            } catch {
+                throw ValidationError("\(device.name): \(error)")
+            }
+            log.info("\(device.name): disksize \(device.diskSize), \(compAlgorithm), backing_dev \((try? device.readAttribute("backing_dev"))?.trimmingCharacters(in: .newlines) ?? "none")")
+        }
+
+        let address = try ListenAddress(listen)
+        let config = ServerConfig(
+            host: address.host, port: address.port, threadPoolSize: httpThreads, workerCount: workers,
+            connectionLimit: maxConnections, idleTimeoutSeconds: idleTimeout, maxBodyBytes: maxBatchPages * pageSize)
+        let router = ZramRouter(registry: registry, tokens: tokens, metrics: metrics, maxBatchPages: maxBatchPages)
+        let signals = ShutdownSignals()
+        let server: HTTPServer
+        do {
+            server = try HTTPServer(config: config, handler: router) { metrics.observe($0) }
+        } catch {
+            throw ValidationError("cannot listen on \(listen): \(error)")
+        }
+        log.info("listening on \(address.host.contains(":") ? "[\(address.host)]" : address.host):\(server.port)\(tokens.admin == nil ? " (no admin token: /sys writes are open to anyone who can connect)" : "")")
+        let signal = signals.wait()
+        log.info("\(signal): finishing requests in flight")
+        server.stop()
+        for device in registry.all { device.reset() }
+        log.info("stopped")
+    }
+}

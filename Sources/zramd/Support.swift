@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Glibc
+
+/// `HOST:PORT`, `[IPv6]:PORT` or `:PORT`.
+struct ListenAddress {
+    let host: String
+    let port: UInt16
+
+    init(_ text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw ValidationError("--listen \(text): expected HOST:PORT")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+}
+
+enum Secrets {
+    /// The token in `file` (trimmed), else in the environment variable, else none.
+    static func token(file: String?, environment: String) throws -> String? {
+        if let file {
+            guard let handle = fopen(file, "r") else { throw ValidationError("cannot read token file \(file): \(String(cString: strerror(errno)))") }
+            defer { fclose(handle) }
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let n = fread(&buffer, 1, buffer.count - 1, handle)
+            let token = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("token file \(file) is empty") }
+            return token
+        }
+        return getenv(environment).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Creates `path` (and its parents) unless it exists.
+    static func makeDirectory(_ path: String) throws {
+        var built = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o750) != 0 && errno != EEXIST {
+                throw ValidationError("cannot create --data-dir \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, blocked in every thread and waited for by the main thread.
+struct ShutdownSignals {
+    private var set = sigset_t()
+
+    /// Blocks the signals; call before any thread starts so all of them inherit the mask.
+    init() {
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Sleeps until one arrives; returns its name.
+    func wait() -> String {
+        var signal: Int32 = 0
+        var set = self.set
+        sigwait(&set, &signal)
+        return signal == SIGTERM ? "SIGTERM" : "SIGINT"
+    }
+}
