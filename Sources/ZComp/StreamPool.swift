@@ -16,14 +16,16 @@ public final class StreamPool: Sendable {
     private let available: DispatchSemaphore
     /// Where the next search for a free stream starts, to spread callers.
     private let hint = Atomic<Int>(0)
-    /// Told how long each page took, when set.
-    private let observer: (any CodecObserver)?
+    /// Told how long each page took, when set (looked up once, not per page).
+    private let compressTimer: (any CodecTimer)?
+    private let decompressTimer: (any CodecTimer)?
 
     /// Creates `count` streams (default: the number of online cores).
     public init(codec: any Codec, count: Int = StreamPool.defaultCount, observer: (any CodecObserver)? = nil) throws(CodecError) {
         precondition(count > 0, "a stream pool needs at least one stream")
         self.codec = codec
-        self.observer = observer
+        compressTimer = observer?.timer(algorithm: codec.name, operation: .compress)
+        decompressTimer = observer?.timer(algorithm: codec.name, operation: .decompress)
         var made: [Locked<any CodecStream>] = []
         for _ in 0..<count { made.append(Locked(try codec.makeStream())) }
         streams = made
@@ -59,8 +61,8 @@ public final class StreamPool: Sendable {
     public func compress(
         _ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer
     ) throws(CodecError) -> Int? {
-        let start = observer == nil ? 0 : Self.nanoseconds()
-        defer { if let observer { observer.record(algorithm: codec.name, operation: .compress, nanoseconds: Self.nanoseconds() &- start) } }
+        let start = compressTimer == nil ? 0 : Self.nanoseconds()
+        defer { compressTimer?.record(nanoseconds: Self.nanoseconds() &- start) }
         return try withStream { stream throws(CodecError) in try stream.compress(page, into: dst) }
     }
 
@@ -68,8 +70,8 @@ public final class StreamPool: Sendable {
     public func decompress(
         _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
     ) throws(CodecError) {
-        let start = observer == nil ? 0 : Self.nanoseconds()
-        defer { if let observer { observer.record(algorithm: codec.name, operation: .decompress, nanoseconds: Self.nanoseconds() &- start) } }
+        let start = decompressTimer == nil ? 0 : Self.nanoseconds()
+        defer { decompressTimer?.record(nanoseconds: Self.nanoseconds() &- start) }
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
     }
 
@@ -85,8 +87,13 @@ public enum CodecOperation: String, Sendable {
     case compress, decompress
 }
 
-/// Told the duration of every page a stream pool compresses or decompresses (including any
-/// wait for a free stream), for latency histograms.
+/// Hands stream pools the timers that are told the duration of every page they compress or
+/// decompress (including any wait for a free stream), for latency histograms.
 public protocol CodecObserver: Sendable {
-    func record(algorithm: String, operation: CodecOperation, nanoseconds: UInt64)
+    func timer(algorithm: String, operation: CodecOperation) -> any CodecTimer
+}
+
+/// Records one duration.
+public protocol CodecTimer: Sendable {
+    func record(nanoseconds: UInt64)
 }

@@ -13,9 +13,12 @@ extension ZramRouter {
         case .failure(let missing): return .inline(ErrorResponse.noDevice(missing.name), route: "page")
         }
         if parts.count == 2 { return routeBatch(request, device) }
-        guard parts.count == 3, let index = Int(parts[2]) else {
-            return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts.dropFirst(2).joined(separator: "/"))\" is not an integer")), route: "page")
-        }
+        // Canonical /dev/zram<id>/pages/<index> went the fast way (PagePath); this is anything else.
+        return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts.dropFirst(2).joined(separator: "/"))\" is not a non-negative integer")), route: "page")
+    }
+
+    /// Single-page requests.
+    func routePage(_ request: borrowing Request, _ device: ZramDevice, _ index: Int) -> Dispatch {
         switch request.method {
         case "GET":
             if device.readMayBeSlow(index) {

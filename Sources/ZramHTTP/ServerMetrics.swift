@@ -26,22 +26,41 @@ public final class ServerMetrics: CodecObserver {
     /// Counts a finished request (the server's completion hook).
     public func observe(_ outcome: RequestOutcome) {
         let route = outcome.route.isEmpty ? "server" : outcome.route
-        registry.makeCounter(
-            name: "zramd_http_requests_total", labels: [("route", route), ("status", String(outcome.status))],
-            help: "HTTP requests answered, by route and status"
-        ).increment()
-        registry.makeDurationHistogram(
-            name: "zramd_http_request_duration_seconds", labels: [("route", route)], buckets: requestBuckets,
-            help: "Time from request line to response, by route"
-        ).record(.nanoseconds(Int64(outcome.durationNanos)))
+        // Looked up in a small cache: the registry validates names and labels on every make call.
+        let (count, latency) = requestSeries.withLock { cache in
+            let key = RouteStatus(route: route, status: outcome.status)
+            if let found = cache[key] { return found }
+            let made = (
+                registry.makeCounter(
+                    name: "zramd_http_requests_total", labels: [("route", route), ("status", String(outcome.status))],
+                    help: "HTTP requests answered, by route and status"),
+                registry.makeDurationHistogram(
+                    name: "zramd_http_request_duration_seconds", labels: [("route", route)], buckets: requestBuckets,
+                    help: "Time from request line to response, by route"))
+            cache[key] = made
+            return made
+        }
+        count.increment()
+        latency.record(.nanoseconds(Int64(outcome.durationNanos)))
     }
 
-    /// Records one compression or decompression (the devices' codec hook).
-    public func record(algorithm: String, operation: CodecOperation, nanoseconds: UInt64) {
-        registry.makeDurationHistogram(
+    /// The histogram one stream pool's compressions or decompressions go to.
+    public func timer(algorithm: String, operation: CodecOperation) -> any CodecTimer {
+        HistogramTimer(histogram: registry.makeDurationHistogram(
             name: "zramd_codec_duration_seconds", labels: [("algorithm", algorithm), ("operation", operation.rawValue)],
-            buckets: codecBuckets, help: "Time to compress or decompress one page, by algorithm"
-        ).record(.nanoseconds(Int64(nanoseconds)))
+            buckets: codecBuckets, help: "Time to compress or decompress one page, by algorithm"))
+    }
+
+    private struct RouteStatus: Hashable {
+        let route: String
+        let status: Int
+    }
+
+    private let requestSeries = Locked<[RouteStatus: (Counter, DurationHistogram)]>([:])
+
+    private struct HistogramTimer: CodecTimer {
+        let histogram: DurationHistogram
+        func record(nanoseconds: UInt64) { histogram.record(.nanoseconds(Int64(nanoseconds))) }
     }
 
     /// The exposition text with every device's statistics as of now.

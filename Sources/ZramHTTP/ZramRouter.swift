@@ -21,6 +21,14 @@ public final class ZramRouter: HTTPHandler {
     }
 
     public func route(_ request: borrowing Request) -> Dispatch {
+        // The hot path, /dev/zram<id>/pages/<index>, is parsed without building strings.
+        if let page = PagePath(request.path) {
+            if let denied = tokens.check(request, against: tokens.data) { return .inline(denied, route: "unauthorized") }
+            guard let device = registry.device(page.device) else {
+                return .inline(ErrorResponse.noDevice("zram\(page.device)"), route: "page")
+            }
+            return routePage(request, device, page.index)
+        }
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         switch parts.first {
         case "dev":
@@ -53,4 +61,35 @@ public final class ZramRouter: HTTPHandler {
     }
 
     struct NoDevice: Error { let name: String }
+}
+
+/// `/dev/zram<id>/pages/<index>` with both numbers in canonical decimal, read from the UTF-8 bytes.
+struct PagePath {
+    let device: Int
+    let index: Int
+
+    init?(_ path: String) {
+        var bytes = path.utf8.makeIterator()
+        for expected in "/dev/zram".utf8 where bytes.next() != expected { return nil }
+        guard let device = Self.number(&bytes, until: UInt8(ascii: "/")) else { return nil }
+        for expected in "pages/".utf8 where bytes.next() != expected { return nil }
+        guard let index = Self.number(&bytes, until: nil) else { return nil }
+        self.device = device
+        self.index = index
+    }
+
+    /// Digits up to `terminator` (consumed) or the end; nil for none, a leading zero or overflow.
+    private static func number(_ bytes: inout String.UTF8View.Iterator, until terminator: UInt8?) -> Int? {
+        var value = 0, digits = 0
+        while let byte = bytes.next() {
+            if byte == terminator { break }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), !(digits == 1 && value == 0) else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            digits += 1
+        }
+        return digits > 0 ? value : nil
+    }
 }
