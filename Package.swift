@@ -41,7 +41,8 @@ let package = Package(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZSync"], path: "bench/Sources/zbench",
             swiftSettings: strict),
         .executableTarget(
-            name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench", swiftSettings: strict),
+            name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench",
+            swiftSettings: strict),
 
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
@@ -49,7 +50,8 @@ let package = Package(
         .testTarget(
             name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
-        .testTarget(name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZSync", "ZramTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
