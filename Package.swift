@@ -60,7 +60,8 @@ let package = Package(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking"], path: "bench/Sources/zbench",
             swiftSettings: strict),
         .executableTarget(
-            name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench", swiftSettings: strict),
+            name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench",
+            swiftSettings: strict),
 
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
@@ -68,7 +69,8 @@ let package = Package(
         .testTarget(
             name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
-        .testTarget(name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZSync", "ZramTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
