@@ -6,11 +6,21 @@ CORPUS := $(abspath .corpus/pages-a.bin)
 export ZRAMD_CORPUS := $(CORPUS)
 
 APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqlite3-dev zlib1g-dev liblzo2-dev
+# What the black-box tests and the HTTP benchmark drive the server with.
+APT_TEST_PACKAGES := curl prometheus wrk nginx-light
 
-.PHONY: deps run test test-unit test-tsan test-asan bench bench-store bench-device build-release
+.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration bench bench-store bench-device bench-http build-release
 
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_TEST_PACKAGES)"
+	python3 -m pip install -q -r tests/integration/requirements.txt
+
+# Installs the Debian packages among $(PACKAGES) that are missing (idempotent).
+apt-install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -28,7 +38,7 @@ build-release: deps
 run: build-release
 	.build/release/zramd $(ARGS)
 
-test: test-unit test-tsan test-asan
+test: test-unit test-tsan test-asan test-api test-integration
 
 test-unit: deps $(CORPUS)
 	swift test
@@ -41,7 +51,15 @@ test-tsan: deps $(CORPUS)
 test-asan: deps $(CORPUS)
 	swift test --scratch-path .build-asan --sanitize=address --disable-xctest
 
-bench: bench-store bench-device
+# The HTTP contract is valid OpenAPI 3.1.
+test-api: test-deps
+	openapi-spec-validator api/openapi.yaml
+
+# Black-box tests: the release binary on loopback, driven by Python requests, curl and promtool.
+test-integration: test-deps build-release $(CORPUS)
+	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/integration
+
+bench: bench-store bench-device bench-http
 
 bench-store: deps $(CORPUS)
 	mkdir -p bench/results
@@ -50,3 +68,8 @@ bench-store: deps $(CORPUS)
 bench-device: deps $(CORPUS)
 	mkdir -p bench/results
 	swift run -c release zbench device --corpus $(CORPUS) --out bench/results/device.json
+
+# wrk against zramd and nginx in the same run; batch MB/s against this run's device benchmark.
+bench-http: test-deps build-release bench-device
+	python3 bench/http/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
+	  --device-results bench/results/device.json --out bench/results/http.json
