@@ -73,6 +73,7 @@ struct Serve: ParsableCommand {
             data: try Secrets.token(file: dataTokenFile, environment: "ZRAMD_DATA_TOKEN"))
         try Secrets.makeDirectory(dataDir)
 
+        MallocTuning.keepBuffers(upTo: maxBatchPages * pageSize)
         let metrics = ServerMetrics()
         var template = DeviceConfig(pageSize: pageSize, primary: compAlgorithm)
         template.codecObserver = metrics

@@ -66,3 +66,21 @@ struct ShutdownSignals {
         return signal == SIGTERM ? "SIGTERM" : "SIGINT"
     }
 }
+
+/// glibc's `mallopt`, which the Glibc module does not import.
+@_silgen_name("mallopt")
+private func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
+
+enum MallocTuning {
+    /// Keeps batch-sized buffers (request bodies and responses of up to `bytes`) on the heap.
+    ///
+    /// By default glibc serves each 256 KiB batch buffer with its own mmap, or trims the heap
+    /// after freeing it, so every batch request page-faults and zeroes its buffer again.
+    /// Raising the mmap and trim thresholds above the largest body keeps freed buffers for
+    /// reuse; the memory kept is bounded by the bodies in flight.
+    static func keepBuffers(upTo bytes: Int) {
+        let threshold = Int32(clamping: max(bytes, 128 << 10) + 4096)
+        _ = mallopt(-3, threshold)      // M_MMAP_THRESHOLD
+        _ = mallopt(-1, threshold * 4)  // M_TRIM_THRESHOLD
+    }
+}

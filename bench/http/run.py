@@ -62,6 +62,7 @@ def main():
     sample = b"".join(corpus[i * PAGE:(i + 1) * PAGE] for i in range(0, slots, slots // 512))[:512 * PAGE]
     open(os.path.join(work, "pages.bin"), "wb").write(sample)
     open(os.path.join(work, "page.bin"), "wb").write(corpus[:PAGE])
+    open(os.path.join(work, "batch.bin"), "wb").write(corpus[:64 * PAGE])
 
     nginx_port, zramd_port = free_port(), free_port()
     conf = os.path.join(work, "nginx.conf")
@@ -105,6 +106,7 @@ http {{
             run(f"nginx_static_c{conns}", nginx_port, "static.lua", conns)
             run(f"get_c{conns}", zramd_port, "get.lua", conns)
             run(f"put_c{conns}", zramd_port, "put.lua", conns)
+        run("nginx_static_256k_c16", nginx_port, "static_batch.lua", 16, 64)
         run("batch_get_c16", zramd_port, "batch_get.lua", 16, 64)
         run("batch_put_c16", zramd_port, "batch_put.lua", 16, 64)
         run("mixed_80_20_c64", zramd_port, "mixed.lua", 64)
@@ -122,6 +124,7 @@ http {{
         "put_vs_nginx": min(results[f"put_c{c}"]["req_s"] / ceiling[c] for c in (16, 64)),
         "batch_get_mb_s_vs_device": results["batch_get_c16"]["mb_s"] / device["device_read_mb_s"],
         "batch_put_mb_s_vs_device": results["batch_put_c16"]["mb_s"] / device["device_write_mb_s"],
+        "batch_get_vs_nginx_256k": results["batch_get_c16"]["req_s"] / results["nginx_static_256k_c16"]["req_s"],
         "device_read_mb_s": device["device_read_mb_s"],
         "device_write_mb_s": device["device_write_mb_s"],
         "runs": results,
@@ -131,7 +134,8 @@ http {{
     for name, conns, r in rows:
         ratio = f"{r['req_s'] / ceiling[conns]:.2f}" if name.split('_c')[0] in ("get", "put", "mixed_80_20") else ""
         print(f"{name:18} {conns:>5} {r['req_s']:>10.0f} {r['mb_s']:>8.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}  {ratio}")
-    for key in ("get_vs_nginx", "put_vs_nginx", "batch_get_mb_s_vs_device", "batch_put_mb_s_vs_device"):
+    for key in ("get_vs_nginx", "put_vs_nginx", "batch_get_mb_s_vs_device", "batch_put_mb_s_vs_device",
+                "batch_get_vs_nginx_256k"):
         print(f"{key} = {summary[key]:.2f}")
     json.dump(summary, open(args.out, "w"), indent=2, sort_keys=True)
     print(f"wrote {args.out}")
