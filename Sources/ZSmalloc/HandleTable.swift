@@ -67,9 +67,6 @@ final class HandleTable: @unchecked Sendable {
         }
     }
 
-    /// Handle indices ever handed out plus one (the table's high-water mark).
-    var highWater: Int { lock.withLock { Int(state.pointee.next) } }
-
     @inline(__always) subscript(index: UInt32) -> UInt64 {
         get { directory[Int(index >> UInt32(Self.segmentBits))]![Int(index) & (Self.segmentSize - 1)] }
         set { directory[Int(index >> UInt32(Self.segmentBits))]![Int(index) & (Self.segmentSize - 1)] = newValue }

@@ -154,6 +154,11 @@ extension ZramDevice {
         } ?? false
     }
 
+    /// What opening the backing store did with an existing file, and its last fault; nil without one.
+    public var backingStatus: (openReport: String, lastFault: String?)? {
+        withLive { live in live.backing.map { ($0.openReport, $0.lastFaultReason) } } ?? nil
+    }
+
     /// The primary algorithm and its parameters.
     public var primaryAlgorithm: AlgorithmChoice { configSnapshot().primary }
 }

@@ -14,6 +14,9 @@ enum DeviceJSON {
 
     static func render(_ device: ZramDevice) -> String {
         var object: [String: Any] = ["name": device.name]
+        if let backing = device.backingStatus {
+            object["backing_store"] = ["open_report": backing.openReport, "last_fault": backing.lastFault ?? NSNull()]
+        }
         for (name, access) in ZramDevice.attributes where access.contains(.read) {
             guard let text = try? device.readAttribute(name) else { continue }
             object[name] = parse(name, text)

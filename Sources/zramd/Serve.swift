@@ -87,6 +87,7 @@ struct Serve: ParsableCommand {
             } catch {
                 throw ValidationError("\(device.name): \(error)")
             }
+            if let backing = device.backingStatus { log.info("\(device.name): \(backing.openReport)") }
             log.info("\(device.name): disksize \(device.diskSize), \(compAlgorithm), backing_dev \((try? device.readAttribute("backing_dev"))?.trimmingCharacters(in: .newlines) ?? "none")")
         }
 
