@@ -15,7 +15,7 @@ enum DeviceJSON {
     static func render(_ device: ZramDevice) -> String {
         var object: [String: Any] = ["name": device.name]
         if let backing = device.backingStatus {
-            object["backing_store"] = ["open_report": backing.openReport, "last_fault": backing.lastFault ?? NSNull()]
+            object["backing_store"] = ["open_report": backing.openReport, "last_fault": backing.lastFault ?? NSNull()] as [String: Any]
         }
         for (name, access) in ZramDevice.attributes where access.contains(.read) {
             guard let text = try? device.readAttribute(name) else { continue }
