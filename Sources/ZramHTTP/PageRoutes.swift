@@ -13,8 +13,9 @@ extension ZramRouter {
         case .failure(let missing): return .inline(ErrorResponse.noDevice(missing.name), route: "page")
         }
         if parts.count == 2 { return routeBatch(request, device) }
-        guard parts.count == 3, let index = Int(parts[2]) else {
-            return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts.dropFirst(2).joined(separator: "/"))\" is not an integer")), route: "page")
+        guard parts.count == 3 else { return .inline(ErrorResponse.notFound(request.path), route: "unknown") }
+        guard let index = Int(parts[2]) else {
+            return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts[2])\" is not an integer")), route: "page")
         }
         switch request.method {
         case "GET":
