@@ -122,6 +122,9 @@ class Contract:
         responses = op.get("responses", {})
         if status not in responses:
             return f"{method} {path} -> {status}: {template} {method} documents only {sorted(responses)}"
+        content_type = response.headers.get("Content-Type", "")
+        if content_type.count("/") > 1:
+            return f"{method} {path} -> {status}: Content-Type sent more than once: {content_type!r}"
         declared = responses[status]
         if "$ref" in declared:
             name = declared["$ref"].rsplit("/", 1)[1]
