@@ -48,7 +48,7 @@ class Corpus:
         self.data = path.read_bytes()
         self.count = len(self.data) // PAGE
         ranked = []
-        for i in range(0, self.count, 3):
+        for i in range(self.count):
             page = self.page(i)
             if len(set(page[::64])) == 1 and page == page[:8] * (PAGE // 8):
                 continue  # same-filled: not a "real" page for byte checks

@@ -268,3 +268,12 @@ def test_unknown_attribute_device_and_path_are_404(server):
     assert r.status_code == 404
     r = server.put_attr("zram9", "disksize", "1M")
     assert r.status_code == 404
+
+
+def test_every_documented_attribute_exists(server, contract):
+    attr = next(p for p in contract.spec["paths"]["/sys/block/zram{id}/{attr}"]["parameters"] if p.get("name") == "attr")
+    for name in attr["schema"]["enum"]:
+        r = server.http.get(f"/sys/block/zram0/{name}")
+        assert r.status_code == (405 if name in WRITE_ONLY else 200), (name, r.status_code)
+    # The JSON view holds exactly the readable ones.
+    assert set(server.http.get("/sys/block/zram0").json()) == set(READABLE) | {"name"}
