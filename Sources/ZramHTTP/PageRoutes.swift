@@ -14,7 +14,8 @@ extension ZramRouter {
         }
         if parts.count == 2 { return routeBatch(request, device) }
         // Canonical /dev/zram<id>/pages/<index> went the fast way (PagePath); this is anything else.
-        return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts.dropFirst(2).joined(separator: "/"))\" is not a non-negative integer")), route: "page")
+        guard parts.count == 3 else { return .inline(ErrorResponse.notFound(request.path), route: "unknown") }
+        return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts[2])\" is not a non-negative integer")), route: "page")
     }
 
     /// Single-page requests.
