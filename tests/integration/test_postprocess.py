@@ -100,8 +100,6 @@ def test_writeback_limit_exhausted_is_503(wb_server, corpus):
     assert s.stat("zram0", "bd_stat")[0] == 6
 
 
-@pytest.mark.xfail(strict=True, reason="server bug (ZramDevice+Writeback.swift): the writeback_limit budget is checked "
-                   "per SQLite batch, so a budget smaller than one batch writes nothing (EIO) instead of that many pages")
 def test_writeback_limit_smaller_than_a_batch_writes_what_it_allows(wb_server, corpus):
     s = wb_server
     s.http.put("/dev/zram0/pages?from=0", data=b"".join(corpus.compressible(5)))
