@@ -208,3 +208,87 @@ def temp_dir(prefix: str):
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# A live Prometheus scraping a live zramd (deploy/prometheus/prometheus.yml with its rule files)
+
+
+class Monitoring:
+    """zramd with a 1 MiB mem_limit and a backing store, and Prometheus scraping it every second."""
+
+    def __init__(self, zramd: Zramd, prometheus: Process, port: int):
+        self.zramd = zramd
+        self.prometheus = prometheus
+        self.port = port
+
+    def api(self, path: str, **params) -> dict:
+        import json
+        import urllib.parse
+        import urllib.request
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self.api("query", query=expr)["result"]
+
+    def value(self, expr: str) -> float | None:
+        result = self.query(expr)
+        assert len(result) <= 1, f"{expr} has {len(result)} series"
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_value(self, expr: str, predicate, what: str, timeout: float = 30) -> float:
+        def check():
+            v = self.value(expr)
+            return v is not None and predicate(v) and (v,)
+        return wait_until(check, timeout, f"Prometheus: {what} ({expr})", interval=0.25)[0]
+
+    def alerts(self, name: str) -> list[dict]:
+        return [a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
+
+
+@pytest.fixture(scope="session")
+def monitoring(zramd_bin: Path, tmp_path_factory):
+    import yaml
+
+    prometheus_bin = require_tool("prometheus", "prometheus")
+    work = tmp_path_factory.mktemp("monitoring")
+    zramd = Zramd(zramd_bin, work / "zramd", ["--disksize", "64M", "--mem-limit", "1M", "--backing-dev", "backing.sqlite"])
+    prometheus = None
+    try:
+        config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+        config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+        (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "zramd"]
+        job["scrape_timeout"] = "1s"
+        job["static_configs"][0]["targets"] = [f"127.0.0.1:{zramd.port}"]
+        for rules in config["rule_files"]:
+            shutil.copy(DEPLOY / "prometheus" / rules, work / rules)
+        (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        prometheus = Process([prometheus_bin, f"--config.file={work / 'prometheus.yml'}",
+                              f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
+                              "--log.level=warn"], work / "prometheus.log", cwd=work)
+
+        def ready():
+            prometheus.check_alive("prometheus")
+            return request("GET", port, "/-/ready", timeout=1)[0] == 200
+        wait_until(ready, 30, "Prometheus /-/ready")
+        m = Monitoring(zramd, prometheus, port)
+        # Counters must be seen at their starting value before the I/O that moves them.
+        m.wait_value('zram_bd_writes_pages_total{device="zram0"}', lambda v: v == 0, "the first scrape")
+        do_page_io(zramd)
+        assert zramd.request("PUT", "/sys/block/zram0/idle", b"all")[0] == 204
+        assert zramd.request("PUT", "/sys/block/zram0/writeback", b"huge")[0] == 204
+        status, body, _ = zramd.request("GET", "/dev/zram0/pages/64")  # a written-back huge page
+        assert status == 200, body
+        m.wait_value('zram_bd_reads_pages_total{device="zram0"}', lambda v: v >= 1, "a backing store read")
+        yield m
+    finally:
+        if prometheus:
+            prometheus.stop()
+        zramd.stop()
