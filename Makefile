@@ -53,7 +53,7 @@ test-asan: deps $(CORPUS)
 
 # The HTTP contract is valid OpenAPI 3.1.
 test-api: test-deps
-	openapi-spec-validator api/openapi.yaml
+	python3 -m openapi_spec_validator api/openapi.yaml
 
 # Black-box tests: the release binary on loopback, driven by Python requests, curl and promtool.
 test-integration: test-deps build-release $(CORPUS)

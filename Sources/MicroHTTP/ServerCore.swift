@@ -34,6 +34,20 @@ final class ServerCore: @unchecked Sendable {
         self.observer = observer
     }
 
+    /// The distinct values of the request's Content-Length headers.
+    static func contentLengths(_ connection: OpaquePointer) -> Set<String> {
+        var values = Set<String>()
+        withUnsafeMutablePointer(to: &values) { set in
+            _ = MHD_get_connection_values(connection, .HEADER_KIND, { cls, _, key, value in
+                guard let key, strcasecmp(key, "Content-Length") == 0 else { return .YES }
+                let set = cls!.assumingMemoryBound(to: Set<String>.self)
+                set.pointee.insert(value.map { String(cString: $0) } ?? "")
+                return .YES
+            }, set)
+        }
+        return values
+    }
+
     /// The access handler: collects the body, then routes, queues or suspends.
     func access(
         _ context: RequestContext, _ connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>,
@@ -46,6 +60,11 @@ final class ServerCore: @unchecked Sendable {
             context.phase = .receiving
             context.method = String(cString: method)
             context.path = String(cString: url)
+            // Differing Content-Length headers are how requests get smuggled past a proxy
+            // (RFC 9112 6.3): refuse, and let the early reply close the connection.
+            if Self.contentLengths(connection).count > 1 {
+                return queue(Response(status: 400, text: "conflicting Content-Length headers\n"), on: connection, context)
+            }
             if let declared = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
                 let length = Int(String(cString: declared))
             {

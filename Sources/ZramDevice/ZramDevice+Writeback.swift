@@ -68,10 +68,20 @@ extension ZramDevice {
         var next = 0
         defer { clearPostProcessing(live, candidates[next...]) }
         while next < candidates.count {
+            // The budget is counted in pages: a batch takes no more than what is left of it.
+            var room = batchSize
+            if writebackLimitEnabled.load(ordering: .relaxed) {
+                let left = writebackBudget.load(ordering: .relaxed)
+                guard left >= unitsPerPage else {
+                    if written == 0 { throw ZramError(.EIO, "writeback_limit is exhausted (\(left) units left)") }
+                    return written
+                }
+                room = min(room, left / unitsPerPage)
+            }
             // Copy a batch of pages out, each under its own slot lock only.
             var picked: [(index: Int, state: SlotState)] = []
             var lengths: [Int] = []
-            while next < candidates.count, picked.count < batchSize {
+            while next < candidates.count, picked.count < room {
                 let index = candidates[next]
                 next += 1
                 let page = UnsafeMutableRawBufferPointer(rebasing: buffer[(picked.count * pageSize)..<((picked.count + 1) * pageSize)])
@@ -101,14 +111,7 @@ extension ZramDevice {
             }
             if picked.isEmpty { continue }
             if writebackLimitEnabled.load(ordering: .relaxed) {
-                let cost = picked.count * unitsPerPage
-                let left = writebackBudget.load(ordering: .relaxed)
-                guard left >= cost else {
-                    for item in picked { clearPostProcessing(live, [item.index]) }
-                    if written == 0 { throw ZramError(.EIO, "writeback_limit is exhausted (\(left) units left)") }
-                    return written
-                }
-                writebackBudget.subtract(cost, ordering: .relaxed)
+                writebackBudget.subtract(picked.count * unitsPerPage, ordering: .relaxed)
             }
             // The SQLite transaction runs with no lock held.
             let blocks: [Int64]

@@ -13,8 +13,13 @@ extension ZramRouter {
         case .failure(let missing): return .inline(ErrorResponse.noDevice(missing.name), route: "page")
         }
         if parts.count == 2 { return routeBatch(request, device) }
-        // Canonical /dev/zram<id>/pages/<index> went the fast way (PagePath); this is anything else.
-        return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts.dropFirst(2).joined(separator: "/"))\" is not a non-negative integer")), route: "page")
+        // Canonical /dev/zram<id>/pages/<index> went the fast way (PagePath); here come the
+        // rest: other integers (negative, leading zeros) go to the device, which counts them.
+        guard parts.count == 3 else { return .inline(ErrorResponse.notFound(request.path), route: "unknown") }
+        guard let index = Int(parts[2]) else {
+            return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts[2])\" is not an integer")), route: "page")
+        }
+        return routePage(request, device, index)
     }
 
     /// Single-page requests.

@@ -66,9 +66,10 @@ public final class ServerMetrics: CodecObserver {
     /// The exposition text with every device's statistics as of now.
     public func exposition(devices: [ZramDevice]) -> Response {
         for device in devices { update(device) }
+        // `body:`, not `text:`, which would add a second Content-Type.
         return Response(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-            text: registry.emitToString())
+            body: ResponseBody(text: registry.emitToString()))
     }
 
     private func update(_ device: ZramDevice) {

@@ -46,6 +46,9 @@ public final class ZramRouter: HTTPHandler {
             }
             return .inline(metrics.exposition(devices: registry.all), route: "metrics")
         case "healthz" where parts.count == 1:
+            guard request.method == "GET" || request.isHead else {
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "healthz")
+            }
             return .inline(Response(status: 200, text: "ok\n"), route: "healthz")
         default:
             return .inline(ErrorResponse.notFound(request.path), route: "unknown")
