@@ -7,9 +7,9 @@ export ZRAMD_CORPUS := $(CORPUS)
 
 APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqlite3-dev zlib1g-dev liblzo2-dev
 # What the black-box tests and the HTTP benchmark drive the server with.
-APT_TEST_PACKAGES := curl prometheus wrk nginx-light
+APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils
 
-.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration bench bench-store bench-device bench-http build-release
+.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http build-release
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -17,6 +17,7 @@ deps:
 test-deps: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_TEST_PACKAGES)"
 	python3 -m pip install -q -r tests/integration/requirements.txt
+	python3 -m pip install -q -r tests/deploy/requirements.txt
 
 # Installs the Debian packages among $(PACKAGES) that are missing (idempotent).
 apt-install:
@@ -38,7 +39,7 @@ build-release: deps
 run: build-release
 	.build/release/zramd $(ARGS)
 
-test: test-unit test-tsan test-asan test-api test-integration
+test: test-unit test-tsan test-asan test-api test-integration test-deploy
 
 test-unit: deps $(CORPUS)
 	swift test
@@ -58,6 +59,11 @@ test-api: test-deps
 # Black-box tests: the release binary on loopback, driven by Python requests, curl and promtool.
 test-integration: test-deps build-release $(CORPUS)
 	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/integration
+
+# deploy/ and docs/: systemd-analyze verify, the Containerfile against the binary's libraries,
+# kubernetes-validate, promtool and a live Prometheus, 3 zramd nodes behind nginx, every sh block in docs/.
+test-deploy: test-deps build-release
+	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/deploy
 
 bench: bench-store bench-device bench-http
 
