@@ -159,6 +159,11 @@ extension ZramDevice {
         withLive { live in live.backing.map { ($0.openReport, $0.lastFaultReason) } } ?? nil
     }
 
+    /// Whether `writeback_limit` applies, and the budget left in 4 KiB units.
+    public var writebackLimit: (enabled: Bool, remaining: Int) {
+        (writebackLimitEnabled.load(ordering: .relaxed), writebackBudget.load(ordering: .relaxed))
+    }
+
     /// The primary algorithm and its parameters.
     public var primaryAlgorithm: AlgorithmChoice { configSnapshot().primary }
 }

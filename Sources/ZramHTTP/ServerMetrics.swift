@@ -87,6 +87,9 @@ public final class ServerMetrics: CodecObserver {
         gauge("zram_same_pages", mm.samePages, "Pages stored as one repeated word")
         gauge("zram_huge_pages", mm.hugePages, "Pages stored uncompressed")
         gauge("zram_bd_count_pages", bd.count, "Backing store use, in 4 KiB units")
+        let limit = device.writebackLimit
+        gauge("zram_writeback_limit_enabled", limit.enabled ? 1 : 0, "1 when writeback_limit applies")
+        gauge("zram_writeback_limit_pages", limit.remaining, "Writeback budget left, in 4 KiB units")
         counter("zram_pages_compacted_total", device, mm.pagesCompacted, "Pages freed by compaction")
         counter("zram_huge_pages_since_total", device, mm.hugePagesSince, "Pages ever stored uncompressed")
         counter("zram_failed_reads_total", device, io.failedReads, "Reads that failed")
