@@ -148,6 +148,8 @@ def constant_rate_get(port, slots, rate, seconds, conns=8, stop_event=None):
                 n_sched += 1
         elif not state:
             break
+        if now > end + 60:
+            raise RuntimeError(f"{len(state)} GETs unanswered 60 s after the window")
         if stopping:
             backlog.clear()
         while backlog and free:
@@ -160,7 +162,10 @@ def constant_rate_get(port, slots, rate, seconds, conns=8, stop_event=None):
         for key, _ in sel.select(timeout if not backlog or not free else 0):
             s = key.fileobj
             st = state[s]
-            st[1] += s.recv(1 << 16)
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("zramd closed a latency connection")
+            st[1] += chunk
             head_end = st[1].find(b"\r\n\r\n")
             if head_end < 0:
                 continue
@@ -286,7 +291,10 @@ def latency(args, work, corpus, slots):
     slots *= k
     rnd = random.Random(2)
     # overwrite a random half with other corpus pages: the pool then has holes for compact to close
-    churn = [(i, corpus[rnd.randrange(slots // k) * PAGE:][:PAGE]) for i in rnd.sample(range(slots), slots // 2)]
+    churn = []
+    for i in rnd.sample(range(slots), slots // 2):
+        o = rnd.randrange(slots // k) * PAGE
+        churn.append((i, corpus[o:o + PAGE]))
 
     def compact():  # repeated for the whole window: the first call moves objects, later ones scan
         zramd_attr(port, "compact", "1")
@@ -362,6 +370,7 @@ def main():
     args.scales = (1, 4) if args.quick else (1, 4, 16)
     args.lat_scale = 1 if args.quick else 4
     only = args.only.split(",")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # run the finally below
 
     work = tempfile.mkdtemp(prefix="zbench-peers-")
     corpus = open(args.corpus, "rb").read()
