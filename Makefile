@@ -9,7 +9,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 # What the black-box tests and the HTTP benchmark drive the server with.
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils
 
-.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http build-release
+.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers build-release
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -79,3 +79,12 @@ bench-device: deps $(CORPUS)
 bench-http: test-deps build-release bench-device
 	python3 bench/http/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
 	  --device-results bench/results/device.json --out bench/results/http.json
+
+# zramd against memcached, Redis and nginx on loopback, same run: memory per page, GET/PUT/batch
+# throughput, GET latency while compact/recompress/writeback run, 1x/4x/16x scaling. QUICK=1: smoke run.
+PEERS_APT_PACKAGES := memcached redis-server redis-tools libmemcached-tools
+bench-peers: test-deps build-release $(CORPUS)
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(PEERS_APT_PACKAGES)"
+	mkdir -p bench/results
+	python3 bench/peers/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
+	  --out bench/results/peers.json $(if $(QUICK),--quick)
