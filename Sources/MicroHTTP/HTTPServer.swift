@@ -21,6 +21,7 @@ public final class HTTPServer: Sendable {
         guard let daemon = Self.startDaemon(config: config, listenFD: listener.fd, ipv6: listener.ipv6, core: core) else {
             close(listener.fd)
             core.workers.shutdown()
+            core.background.shutdown()
             throw .daemonStartFailed
         }
         self.core = core
@@ -55,6 +56,7 @@ public final class HTTPServer: Sendable {
         // Once quiesced, the listening socket is ours to close; otherwise MHD closed it.
         if quiesced >= 0 { close(listenFD) }
         core.workers.shutdown()
+        core.background.shutdown()
     }
 
     private static func startDaemon(config: ServerConfig, listenFD: Int32, ipv6: Bool, core: ServerCore) -> OpaquePointer? {

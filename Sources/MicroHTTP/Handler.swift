@@ -10,6 +10,9 @@ public enum Dispatch: ~Copyable {
     case inline(Response, route: String)
     /// Answered by `job` on a worker while the connection is suspended (anything that can be slow).
     case offload(route: String, job: @Sendable (borrowing Request) -> Response)
+    /// Like `offload`, but on the background workers, which run at a lower CPU priority:
+    /// for maintenance that may run for seconds and must not slow the serving threads.
+    case background(route: String, job: @Sendable (borrowing Request) -> Response)
 }
 
 /// How one request ended, for metrics.

@@ -12,6 +12,11 @@ public struct ServerConfig: Sendable {
     public var workerCount: Int
     /// Offloaded jobs waiting for a worker beyond which requests get 503 with `Retry-After`.
     public var maxQueuedJobs: Int
+    /// Threads that run `Dispatch.background` jobs.
+    public var backgroundWorkerCount: Int
+    /// The nice value (0...19) the background workers run at; the kernel gives a thread at
+    /// nice 10 about a tenth of the CPU a nice-0 thread gets when they compete.
+    public var backgroundNice: Int32
     /// Open connections at most; libmicrohttpd splits it evenly across the polling threads.
     public var connectionLimit: Int
     /// Seconds a connection may sit without sending or receiving before it is closed (slowloris).
@@ -35,6 +40,8 @@ public struct ServerConfig: Sendable {
         threadPoolSize: Int = ServerConfig.cores,
         workerCount: Int = ServerConfig.cores,
         maxQueuedJobs: Int = 4096,
+        backgroundWorkerCount: Int = 1,
+        backgroundNice: Int32 = 10,
         connectionLimit: Int = 1024,
         idleTimeoutSeconds: Int = 30,
         maxBodyBytes: Int = 16 << 20,
@@ -48,6 +55,8 @@ public struct ServerConfig: Sendable {
         self.threadPoolSize = threadPoolSize
         self.workerCount = workerCount
         self.maxQueuedJobs = maxQueuedJobs
+        self.backgroundWorkerCount = backgroundWorkerCount
+        self.backgroundNice = backgroundNice
         self.connectionLimit = connectionLimit
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxBodyBytes = maxBodyBytes

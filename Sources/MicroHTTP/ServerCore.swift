@@ -20,6 +20,7 @@ final class ServerCore: @unchecked Sendable {
     let maxBodyBytes: Int
     let maxDiscardBytes: Int
     let workers: WorkerPool
+    let background: WorkerPool
     let observer: (@Sendable (RequestOutcome) -> Void)?
     let lifecycle = Locked(Lifecycle())
     let connections = Atomic<Int>(0)
@@ -31,6 +32,7 @@ final class ServerCore: @unchecked Sendable {
         maxBodyBytes = config.maxBodyBytes
         maxDiscardBytes = config.maxDiscardBytes
         workers = WorkerPool(threads: config.workerCount, capacity: config.maxQueuedJobs)
+        background = WorkerPool(threads: config.backgroundWorkerCount, capacity: config.maxQueuedJobs, nice: config.backgroundNice)
         self.observer = observer
     }
 
@@ -108,23 +110,33 @@ final class ServerCore: @unchecked Sendable {
             context.route = route
             return queue(response, on: connection, context)
         case .offload(let route, let job):
-            context.route = route
-            let admitted = lifecycle.withLock { state in
-                guard !state.closed else { return false }
-                state.suspended += 1
-                return true
-            }
-            guard admitted else { return queue(unavailable("server is stopping"), on: connection, context) }
-            context.phase = .offloaded
-            context.handoff = Locked(nil)
-            MHD_suspend_connection(connection)
-            let ref = ConnectionRef(raw: connection)
-            let submitted = workers.trySubmit { [self] in
-                finish(context, ref, job(makeRequest(context, ref)))
-            }
-            if !submitted { finish(context, ref, unavailable("worker queue is full")) }
-            return .YES
+            return suspend(context, connection, route: route, on: workers, job)
+        case .background(let route, let job):
+            return suspend(context, connection, route: route, on: background, job)
         }
+    }
+
+    /// Suspends the connection and runs `job` on `pool`; the reply goes out on resume.
+    private func suspend(
+        _ context: RequestContext, _ connection: OpaquePointer, route: String, on pool: WorkerPool,
+        _ job: @escaping @Sendable (borrowing Request) -> Response
+    ) -> MHD_Result {
+        context.route = route
+        let admitted = lifecycle.withLock { state in
+            guard !state.closed else { return false }
+            state.suspended += 1
+            return true
+        }
+        guard admitted else { return queue(unavailable("server is stopping"), on: connection, context) }
+        context.phase = .offloaded
+        context.handoff = Locked(nil)
+        MHD_suspend_connection(connection)
+        let ref = ConnectionRef(raw: connection)
+        let submitted = pool.trySubmit { [self] in
+            finish(context, ref, job(makeRequest(context, ref)))
+        }
+        if !submitted { finish(context, ref, unavailable("worker queue is full")) }
+        return .YES
     }
 
     /// Stores an offloaded request's reply and wakes its connection (any thread).

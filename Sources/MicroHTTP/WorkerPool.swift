@@ -13,9 +13,12 @@ final class WorkerPool: @unchecked Sendable {
     private var head = 0
     private var stopping = false
     private var threads: [pthread_t] = []
+    private let nice: Int32
 
-    init(threads count: Int, capacity: Int) {
+    /// Starts `count` threads at nice value `nice` (0: the process's own priority).
+    init(threads count: Int, capacity: Int, nice: Int32 = 0) {
         self.capacity = max(1, capacity)
+        self.nice = nice
         mutex.initialize(to: pthread_mutex_t())
         wake.initialize(to: pthread_cond_t())
         pthread_mutex_init(mutex, nil)
@@ -64,6 +67,8 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func run() {
+        // Linux applies a nice value to the calling thread alone when given its thread id.
+        if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(gettid()), nice) }
         while let job = next() { job() }
     }
 
@@ -85,3 +90,7 @@ final class WorkerPool: @unchecked Sendable {
         return job
     }
 }
+
+/// glibc's `gettid`, which the Glibc module does not import.
+@_silgen_name("gettid")
+private func gettid() -> Int32

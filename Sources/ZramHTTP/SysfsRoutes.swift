@@ -5,6 +5,8 @@ import ZramDevice
 /// `/sys/block/zram<id>[/<attr>]`, `/sys/class/zram-control/…`, `/sys/kernel/debug/…`.
 extension ZramRouter {
     static let textPlain: [(name: String, value: String)] = [("Content-Type", "text/plain; charset=utf-8")]
+    /// Attribute writes that start post-processing over every slot.
+    static let maintenance: Set<String> = ["recompress", "writeback", "compact", "idle"]
 
     func routeSys(_ request: borrowing Request, _ parts: [String]) -> Dispatch {
         switch (parts.first, parts.count) {
@@ -60,12 +62,15 @@ extension ZramRouter {
             guard access.contains(.write) else {
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD", hint: "; \(name) is read-only"), route: "attr_put")
             }
-            return .offload(route: "attr_put") { request in
+            let job: @Sendable (borrowing Request) -> Response = { request in
                 guard let text = String(validating: request.body, as: UTF8.self) else {
                     return ErrorResponse.make(ZramError(.EINVAL, "the body is not UTF-8 text"))
                 }
                 return Self.run { () throws(ZramError) in try device.writeAttribute(name, text) }
             }
+            // Post-processing walks every slot and can run for seconds (zstd-19 recompression):
+            // it goes to the low-priority background workers so serving keeps the CPU.
+            return Self.maintenance.contains(name) ? .background(route: "attr_put", job: job) : .offload(route: "attr_put", job: job)
         default:
             return .inline(ErrorResponse.wrongMethod(request.method, allow: access.contains(.write) ? "GET, HEAD, PUT, POST" : "GET, HEAD"), route: "attr")
         }

@@ -39,6 +39,15 @@ struct ConcurrentOffloadTests {
         return condition()
     }
 
+    @Test func backgroundJobsRunOnLowerPriorityWorkers() throws {
+        let server = try startServer { $0.backgroundNice = 10 }
+        let client = try RawClient(port: server.port)
+        client.send("GET /background-nice HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.text == "10")
+        client.send("GET /slow?ms=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.text == "slow", "ordinary offloaded jobs still run")
+    }
+
     @Test func completionHookReportsRouteStatusAndDuration() throws {
         let outcomes = Locked([RequestOutcome]())
         let server = try startServer(onRequestCompleted: { outcome in outcomes.withLock { $0.append(outcome) } })

@@ -8,6 +8,7 @@ import MicroHTTP
 /// - `/page`: inline; 4096 bytes of a pattern.
 /// - `/slow?ms=N`: offloaded; sleeps N ms on a worker, then answers `slow`.
 /// - `/offload-echo`: offloaded; the body back.
+/// - `/background-nice`: on a background worker; answers that thread's nice value.
 struct EchoHandler: HTTPHandler {
     func route(_ request: borrowing Request) -> Dispatch {
         switch request.path {
@@ -34,6 +35,10 @@ struct EchoHandler: HTTPHandler {
             return .offload(route: "slow") { _ in
                 usleep(milliseconds * 1000)
                 return Response(status: 200, text: "slow")
+            }
+        case "/background-nice":
+            return .background(route: "background") { _ in
+                Response(status: 200, text: String(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(threadID()))))
             }
         case "/offload-echo":
             return .offload(route: "offload-echo") { request in Response(status: 200, bytes: request.body) }
@@ -117,3 +122,7 @@ func curl(_ arguments: [String]) -> (status: Int32, output: String) {
     waitpid(pid, &status, 0)
     return ((status >> 8) & 0xff, String(decoding: output, as: UTF8.self))
 }
+
+/// glibc's `gettid`, which the Glibc module does not import.
+@_silgen_name("gettid")
+func threadID() -> Int32
