@@ -12,7 +12,9 @@ extension ZsPool {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
         defer { scratch.deallocate() }
         for cls in classes.reversed() where !cls.shape.isHuge {
-            while true {
+            // A class with less than one zspage of free slots has nothing to give back: look
+            // under its own lock first, so a pass over a packed pool never stalls readers.
+            while cls.lock.withLock({ cls.objectsAllocated - cls.objectsUsed >= cls.shape.objectsPerZspage }) {
                 poolLock.writeLock()
                 cls.lock.lock()
                 let outcome = migrateOnePair(cls, scratch: scratch)
