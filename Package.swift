@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(
             name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZramHTTPTests", dependencies: ["ZramHTTP", "MicroHTTP"], swiftSettings: strict),
         .testTarget(
             name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZSync", "ZramTestSupport"], swiftSettings: strict),
     ],
