@@ -17,6 +17,7 @@ ZRAMD_MODEL_CLIENTS / _OPS / _SLOTS size it (defaults: 8 clients x 2,000 operati
 
 from __future__ import annotations
 
+import bisect
 import os
 import random
 import struct
@@ -71,18 +72,23 @@ def check(rec: Recorder) -> tuple[int, int, list[str]]:
     examples = []
     for slot, slot_reads in rec.reads.items():
         writes = [(float("-inf"), float("-inf"), EMPTY, True)] + rec.writes.get(slot, [])
-        # When does each write get overwritten for good? The earliest end of a successful write that began after it ended.
-        superseded = []
-        for (s1, e1, _, _) in writes:
-            ends = [e2 for (s2, e2, _, ok2) in writes if ok2 and s2 > e1]
-            superseded.append(min(ends) if ends else float("inf"))
+        # When is each write overwritten for good? At the earliest end of a successful write that
+        # began after it ended: successful writes sorted by start, with the minimum end of every suffix.
+        done = sorted((w[0], w[1]) for w in writes if w[3])
+        starts = [w[0] for w in done]
+        suffix_min = [float("inf")] * (len(done) + 1)
+        for i in range(len(done) - 1, -1, -1):
+            suffix_min[i] = min(done[i][1], suffix_min[i + 1])
+        by_tag = defaultdict(list)
+        for (start, end, tag, _) in writes:
+            by_tag[tag].append((start, suffix_min[bisect.bisect_right(starts, end)]))
         for (rs, re_, tag, op) in slot_reads:
             reads += 1
-            allowed = {w[2] for w, sup in zip(writes, superseded) if w[0] < re_ and sup >= rs}
-            if tag not in allowed:
+            if not any(start < re_ and superseded >= rs for start, superseded in by_tag.get(tag, ())):
                 mismatches += 1
                 if len(examples) < 10:
-                    examples.append(f"slot {slot}: {op} read tag {tag:#x}, allowed {sorted(allowed)}")
+                    allowed = sorted(t for t, ws in by_tag.items() if any(st < re_ and sup >= rs for st, sup in ws))
+                    examples.append(f"slot {slot}: {op} read tag {tag:#x} in [{rs:.6f}, {re_:.6f}], allowed {allowed}")
     return mismatches, reads, examples
 
 
