@@ -10,6 +10,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils
 
 .PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers build-release
+.PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -39,7 +40,7 @@ build-release: deps
 run: build-release
 	.build/release/zramd $(ARGS)
 
-test: test-unit test-tsan test-asan test-api test-integration test-deploy
+test: test-unit test-tsan test-asan test-api test-integration test-deploy test-reliability
 
 test-unit: deps $(CORPUS)
 	swift test
@@ -64,6 +65,47 @@ test-integration: test-deps build-release $(CORPUS)
 # kubernetes-validate, promtool and a live Prometheus, 3 zramd nodes behind nginx, every sh block in docs/.
 test-deploy: test-deps build-release
 	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/deploy
+
+# Reliability (docs/RELIABILITY.md): API fuzzing, the HTTP model test, faults and abuse, as root.
+APT_RELIABILITY_PACKAGES := e2fsprogs util-linux
+ZRAMD_BIN_ENV := ZRAMD_BIN=$(abspath .build/release/zramd)
+FUZZ_TIME ?= 60
+
+reliability-deps: test-deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_RELIABILITY_PACKAGES)"
+	python3 -m pip install -q -r tests/reliability/requirements.txt
+
+# About 90 s: schemathesis (~2,000 cases), the HTTP model test, faults on a tmpfs, abuse.
+test-reliability: reliability-deps build-release $(CORPUS) test-fuzz-replay
+	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rxX tests/reliability
+
+test-fuzz-api: reliability-deps build-release
+	$(ZRAMD_BIN_ENV) python3 -m pytest -q tests/reliability/test_fuzz_api.py
+
+# The parser fuzzer's seed corpora and 20,000 random mutations, without libFuzzer.
+test-fuzz-replay: deps
+	swift build -c release --product ZramFuzz
+	for t in attributes router; do ZRAMD_FUZZ_TARGET=$$t .build/release/ZramFuzz --runs 20000 Tests/FuzzCorpus/$$t || exit 1; done
+
+# Long runs: at least 5,000 API cases, libFuzzer for FUZZ_TIME s per target, a longer model
+# test, the whole suite under AddressSanitizer with a long error-path soak (LeakSanitizer on).
+soak: soak-fuzz-api soak-fuzz soak-model soak-asan
+
+soak-fuzz-api: reliability-deps build-release
+	ZRAMD_API_FUZZ_EXAMPLES=100 ZRAMD_API_FUZZ_RUNS=3 ZRAMD_API_FUZZ_MIN_CASES=5000 \
+	  $(ZRAMD_BIN_ENV) python3 -m pytest -q -s tests/reliability/test_fuzz_api.py
+
+soak-fuzz: deps
+	swift build -c release --product ZramFuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	for t in attributes router; do mkdir -p .fuzz/$$t; \
+	  ZRAMD_FUZZ_TARGET=$$t .build-fuzz/release/ZramFuzz -max_total_time=$(FUZZ_TIME) -max_len=512 -print_final_stats=1 \
+	    -artifact_prefix=.fuzz/$$t- .fuzz/$$t Tests/FuzzCorpus/$$t || exit 1; done
+
+soak-model: reliability-deps build-release $(CORPUS)
+	ZRAMD_MODEL_CLIENTS=16 ZRAMD_MODEL_OPS=8000 $(ZRAMD_BIN_ENV) python3 -m pytest -q -s tests/reliability/test_http_model.py
+
+soak-asan: deps $(CORPUS)
+	ZRAMD_SOAK_ROUNDS=300 ASAN_OPTIONS=detect_leaks=1 swift test --scratch-path .build-asan --sanitize=address --disable-xctest
 
 bench: bench-store bench-device bench-http
 

@@ -63,12 +63,20 @@ let package = Package(
             name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench",
             swiftSettings: strict),
 
+        // libFuzzer entry points for the attribute parsers and the router's parsing; built
+        // with -sanitize=fuzzer,address -DFUZZING by `make fuzz`, as a replay driver otherwise.
+        .target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        .executableTarget(
+            name: "ZramFuzz", dependencies: ["CLibFuzzer", "ZramDevice", "ZramHTTP", "MicroHTTP"], path: "Fuzz/ZramFuzz",
+            swiftSettings: strict),
+
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZramHTTPTests", dependencies: ["ZramHTTP", "MicroHTTP"], swiftSettings: strict),
         .testTarget(
             name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZSync", "ZramTestSupport"], swiftSettings: strict),
     ],

@@ -43,7 +43,10 @@ public struct Request: ~Copyable {
     }
 
     /// Query items in order, `+` and `%XX` decoded; a key without `=` has an empty value.
-    public var queryItems: [(name: String, value: String)] {
+    public var queryItems: [(name: String, value: String)] { Self.queryItems(rawQuery) }
+
+    /// The items of an undecoded query string (what follows `?`), as `queryItems` parses them.
+    public static func queryItems(_ rawQuery: String) -> [(name: String, value: String)] {
         guard !rawQuery.isEmpty else { return [] }
         return rawQuery.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

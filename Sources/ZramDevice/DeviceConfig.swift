@@ -1,3 +1,4 @@
+import Glibc
 import ZComp
 
 /// One algorithm slot: the primary (priority 0) or a recompression algorithm (1...3).
@@ -26,6 +27,10 @@ public struct DeviceConfig: Sendable {
     public var maxChain = 8
     /// Streams per algorithm.
     public var streams = StreamPool.defaultCount
+    /// The most slots `disksize` accepts (ENOMEM above): by default, as many as a slot
+    /// table in half of the machine's physical memory holds, as zram's vzalloc of the
+    /// table fails when memory cannot hold it.
+    public var maxSlots = DeviceConfig.defaultMaxSlots
     /// Told how long each page's compression and decompression took (metrics), when set.
     public var codecObserver: (any CodecObserver)?
 
@@ -33,4 +38,17 @@ public struct DeviceConfig: Sendable {
         self.pageSize = pageSize
         self.primary = AlgorithmChoice(name: primary)
     }
+}
+
+extension DeviceConfig {
+    /// Bytes of slot table per slot (`SlotTable`: a meta word and a value).
+    public static let slotBytes = 16
+
+    /// Slots whose table fits in half of physical memory.
+    public static let defaultMaxSlots: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageBytes = sysconf(Int32(_SC_PAGESIZE))
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageBytes)
+        guard pages > 0, pageBytes > 0, !overflow else { return Int.max / slotBytes }
+        return bytes / 2 / slotBytes
+    }()
 }

@@ -15,6 +15,26 @@ extension Errno {
     }
 }
 
+/// The text of an error body.
+public enum ErrorText {
+    /// `zramd: <ERRNO>: <why>` and a newline, always one line: control characters that a
+    /// request put into the reason (a path, an attribute body) are escaped (`\n`, `\u{1B}`).
+    public static func body(_ error: ZramError) -> String {
+        var reason = ""
+        for scalar in error.reason.unicodeScalars {
+            switch scalar {
+            case "\n": reason += "\\n"
+            case "\r": reason += "\\r"
+            case "\t": reason += "\\t"
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
+                reason += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: reason.unicodeScalars.append(scalar)
+            }
+        }
+        return "zramd: \(error.errno.rawValue): \(reason)\n"
+    }
+}
+
 /// Error bodies as zramd sends them: `zramd: EINVAL: <why>`.
 enum ErrorResponse {
     /// The response for a refused request.
@@ -22,12 +42,12 @@ enum ErrorResponse {
         var headers: [(name: String, value: String)] = []
         if error.errno == .EAGAIN || error.errno == .EIO { headers.append(("Retry-After", "1")) }
         if let allow { headers.append(("Allow", allow)) }
-        return Response(status: error.errno.httpStatus, headers: headers, text: "zramd: \(error)\n")
+        return Response(status: error.errno.httpStatus, headers: headers, text: ErrorText.body(error))
     }
 
     /// 404 for a device that does not exist.
     static func noDevice(_ name: String) -> Response {
-        Response(status: 404, text: "zramd: ENODEV: there is no \(name)\n")
+        Response(status: 404, text: ErrorText.body(ZramError(.ENODEV, "there is no \(name)")))
     }
 
     /// 405 with the methods the path takes.

@@ -16,6 +16,10 @@ extension ZramRouter {
         // Canonical /dev/zram<id>/pages/<index> went the fast way (PagePath); here come the
         // rest: other integers (negative, leading zeros) go to the device, which counts them.
         guard parts.count == 3 else { return .inline(ErrorResponse.notFound(request.path), route: "unknown") }
+        // The method before the index, as on the fast path: POST …/pages/x is 405, not 400.
+        guard ["GET", "HEAD", "PUT", "DELETE"].contains(request.method) else {
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD, PUT, DELETE"), route: "page")
+        }
         guard let index = Int(parts[2]) else {
             return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts[2])\" is not an integer")), route: "page")
         }

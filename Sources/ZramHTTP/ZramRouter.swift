@@ -57,9 +57,9 @@ public final class ZramRouter: HTTPHandler {
 
     /// The device named `zram<id>`, or the 404 to send.
     func device(named name: String) -> Result<ZramDevice, NoDevice> {
-        guard name.hasPrefix("zram"), let id = Int(name.dropFirst(4)), id >= 0, String(id) == name.dropFirst(4),
-              let device = registry.device(id)
-        else { return .failure(NoDevice(name: name)) }
+        guard let id = RouteParsing.deviceID(name), let device = registry.device(id) else {
+            return .failure(NoDevice(name: name))
+        }
         return .success(device)
     }
 
@@ -94,5 +94,22 @@ struct PagePath {
             digits += 1
         }
         return digits > 0 ? value : nil
+    }
+}
+
+/// The router's parsers, public so that the fuzzer (`Fuzz/`) drives the same code.
+public enum RouteParsing {
+    /// `(device, index)` of `/dev/zram<id>/pages/<index>` with both numbers in canonical
+    /// decimal (no sign, no leading zero, within `Int`); nil for any other path.
+    public static func pagePath(_ path: String) -> (device: Int, index: Int)? {
+        PagePath(path).map { ($0.device, $0.index) }
+    }
+
+    /// N of a device name `zramN` (canonical decimal); nil for anything else.
+    public static func deviceID(_ name: String) -> Int? {
+        guard name.hasPrefix("zram"), let id = Int(name.dropFirst(4)), id >= 0, String(id) == name.dropFirst(4) else {
+            return nil
+        }
+        return id
     }
 }

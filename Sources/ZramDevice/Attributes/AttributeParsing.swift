@@ -35,6 +35,16 @@ enum AttributeParsing {
         return number << shift
     }
 
+    /// `bytes` rounded up to whole pages, as a page count (zram keeps sizes in pages).
+    /// - Throws: ERANGE when the rounded size in bytes does not fit in an `Int`.
+    static func wholePages(_ bytes: Int, pageSize: Int, _ what: String) throws(ZramError) -> Int {
+        let pages = bytes / pageSize + (bytes % pageSize == 0 ? 0 : 1)
+        guard !pages.multipliedReportingOverflow(by: pageSize).overflow else {
+            throw ZramError(.ERANGE, "\(what) \(bytes) is too large")
+        }
+        return pages
+    }
+
     /// `0`/`1` and the kernel's other booleans (`y`, `n`, `yes`, `no`, `on`, `off`).
     static func boolean(_ text: String, _ what: String) throws(ZramError) -> Bool {
         switch trimmed(text).lowercased() {

@@ -6,7 +6,7 @@ extension ZramDevice {
         }, store: { device, body throws(ZramError) in
             // Rounded up to whole pages, as zram keeps the limit in pages.
             let bytes = try AttributeParsing.size(body, "mem_limit")
-            let pages = bytes / device.pageSize + (bytes % device.pageSize == 0 ? 0 : 1)
+            let pages = try AttributeParsing.wholePages(bytes, pageSize: device.pageSize, "mem_limit")
             device.memLimit.store(pages * device.pageSize, ordering: .relaxed)
         }),
         Attribute("mem_used_max", show: { device in

@@ -73,6 +73,22 @@ extension ZramDevice {
                 request.ranges.append(low...high)
             }
         }
+        request.ranges = coalesced(request.ranges)
         return request
+    }
+
+    /// The slots `ranges` cover, as sorted, disjoint, non-adjacent ranges: a body that
+    /// repeats or overlaps ranges picks each slot once, and the list the device walks is
+    /// never longer than the disk, however long the body.
+    static func coalesced(_ ranges: [ClosedRange<Int>]) -> [ClosedRange<Int>] {
+        var out: [ClosedRange<Int>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = out.last, range.lowerBound <= last.upperBound || range.lowerBound - 1 == last.upperBound {
+                out[out.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+            } else {
+                out.append(range)
+            }
+        }
+        return out
     }
 }
