@@ -46,7 +46,7 @@ public struct ServerConfig: Sendable {
         idleTimeoutSeconds: Int = 30,
         maxBodyBytes: Int = 16 << 20,
         maxDiscardBytes: Int = 64 << 20,
-        connectionMemoryLimit: Int = 8 << 10,
+        connectionMemoryLimit: Int = 32 << 10,
         listenBacklog: Int = 511,
         shutdownGraceSeconds: Double = 10
     ) {
