@@ -32,11 +32,11 @@ public final class ServerMetrics: CodecObserver {
             if let found = cache[key] { return found }
             let made = (
                 registry.makeCounter(
-                    name: "zramd_http_requests_total", labels: [("route", route), ("status", String(outcome.status))],
-                    help: "HTTP requests answered, by route and status"),
+                    descriptor: Self.descriptor("zramd_http_requests_total", "HTTP requests answered, by route and status"),
+                    labels: [("route", route), ("status", String(outcome.status))]),
                 registry.makeDurationHistogram(
-                    name: "zramd_http_request_duration_seconds", labels: [("route", route)], buckets: requestBuckets,
-                    help: "Time from request line to response, by route"))
+                    descriptor: Self.descriptor("zramd_http_request_duration_seconds", "Time from request line to response, by route"),
+                    labels: [("route", route)], buckets: requestBuckets))
             cache[key] = made
             return made
         }
@@ -47,8 +47,8 @@ public final class ServerMetrics: CodecObserver {
     /// The histogram one stream pool's compressions or decompressions go to.
     public func timer(algorithm: String, operation: CodecOperation) -> any CodecTimer {
         HistogramTimer(histogram: registry.makeDurationHistogram(
-            name: "zramd_codec_duration_seconds", labels: [("algorithm", algorithm), ("operation", operation.rawValue)],
-            buckets: codecBuckets, help: "Time to compress or decompress one page, by algorithm"))
+            descriptor: Self.descriptor("zramd_codec_duration_seconds", "Time to compress or decompress one page, by algorithm"),
+            labels: [("algorithm", algorithm), ("operation", operation.rawValue)], buckets: codecBuckets))
     }
 
     private struct RouteStatus: Hashable {
@@ -76,7 +76,7 @@ public final class ServerMetrics: CodecObserver {
         let labels = [("device", device.name)]
         let mm = device.mmStat, io = device.ioStat, bd = device.bdStat
         func gauge(_ name: String, _ value: Int, _ help: String) {
-            registry.makeGauge(name: name, labels: labels, help: help).set(Double(value))
+            registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels).set(Double(value))
         }
         gauge("zram_disksize_bytes", device.diskSize, "Device capacity (disksize)")
         gauge("zram_orig_data_size_bytes", mm.origDataSize, "Uncompressed size of the stored pages")
@@ -110,9 +110,16 @@ public final class ServerMetrics: CodecObserver {
                 return
             }
             if let (stale, _) = series[key] { registry.unregisterCounter(stale) }
-            let counter = registry.makeCounter(name: name, labels: [("device", device.name)], help: help)
+            let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: [("device", device.name)])
             counter.increment(by: Int64(value))
             series[key] = (counter, value)
         }
+    }
+
+    /// A full series name split the way the library wants it: the unit is the last word.
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        let cut = name.lastIndex(of: "_")!
+        return MetricNameDescriptor(
+            metricName: String(name[..<cut]), unitName: String(name[name.index(after: cut)...]), helpText: help)
     }
 }
