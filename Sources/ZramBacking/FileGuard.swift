@@ -31,6 +31,7 @@ final class FileGuard: Sendable {
     enum Previous: Sendable {
         case created
         case empty
+        /// A store of ours: the bytes of the file and its write-ahead log.
         case zramdStore(bytes: Int64)
     }
 
@@ -79,7 +80,10 @@ final class FileGuard: Sendable {
                 throw .invalidArgument(
                     "\(path) is a SQLite database that zramd did not create; refusing to overwrite it")
             }
-            previous = .zramdStore(bytes: Int64(st.st_size))
+            // The write-ahead log holds the pages written since the last checkpoint.
+            var wal = stat()
+            let walBytes = stat(path + "-wal", &wal) == 0 ? Int64(wal.st_size) : 0
+            previous = .zramdStore(bytes: Int64(st.st_size) + walBytes)
         }
         fd = Locked(descriptor)
         ok = true
