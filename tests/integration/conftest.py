@@ -196,6 +196,7 @@ class Zramd:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, env=full_env)
         self._listening = threading.Event()
+        self._drained = threading.Event()
         self.port: int | None = None
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._listening.wait(20) or self.port is None:
@@ -223,6 +224,12 @@ class Zramd:
                 self.port = int(m.group(1))
                 self._listening.set()
         self._listening.set()
+        self._drained.set()
+
+    def log(self, timeout: float = 10) -> str:
+        """Everything the server wrote to stderr, once it has exited and the pipe is read to the end."""
+        self._drained.wait(timeout)
+        return "".join(self.stderr)
 
     @property
     def pid(self) -> int:

@@ -34,7 +34,7 @@ def test_sigterm_lets_a_slow_request_finish_then_exits_0(slow_server, corpus):
     code = s.proc.wait(30)
     assert code == 0, "".join(s.stderr)
     assert time.monotonic() - t_signal < 20
-    log = "".join(s.stderr)
+    log = s.log()
     assert "SIGTERM: finishing requests in flight" in log and "stopped" in log
     # No longer listening.
     try:
@@ -48,4 +48,4 @@ def test_sigint_exits_0(zramd_factory):
     s = zramd_factory("--disksize", "1M")
     s.proc.send_signal(signal.SIGINT)
     assert s.proc.wait(20) == 0
-    assert "SIGINT" in "".join(s.stderr)
+    assert "SIGINT" in s.log()
