@@ -13,6 +13,8 @@ final class LiveDevice: Sendable {
     let streams: [StreamPool?]
     let backing: BackingStore?
     let compressedWriteback: Bool
+    /// The primary algorithm the device was initialised with.
+    let primary: AlgorithmChoice
     let stats = DeviceStats()
     /// Compressed results longer than this are stored as whole pages (`huge`).
     let hugeThreshold: Int
@@ -38,6 +40,7 @@ final class LiveDevice: Sendable {
         self.streams = streams
         self.backing = backing
         compressedWriteback = config.compressedWriteback
+        primary = config.primary
         clockStart = Self.monotonicSeconds()
     }
 

@@ -3,6 +3,15 @@ import ZSmalloc
 /// Which slots `recompress` considers (zram's `type=`); nil means every slot.
 public enum RecompressKind: String, Sendable, CaseIterable {
     case idle, huge, huge_idle
+
+    /// The flags a slot must carry to be considered.
+    var requiredFlags: SlotFlags {
+        switch self {
+        case .idle: .idle
+        case .huge: .huge
+        case .huge_idle: [.huge, .idle]
+        }
+    }
 }
 
 /// A parsed `recompress` request.
@@ -60,17 +69,12 @@ extension ZramDevice {
             }
             postProcessLock.lock()
             defer { postProcessLock.unlock() }
+            let required = SlotFlags.stored.union(request.kind?.requiredFlags ?? [])
             let candidates = markPostProcessing(live, Array(0..<live.slots.count)) { state in
-                guard state.flags.contains(.stored),
-                      state.flags.isDisjoint(with: [.same, .writtenBack, .incompressible]),
-                      state.priority < allowed.last!,
-                      request.threshold == 0 || state.size >= request.threshold else { return false }
-                switch request.kind {
-                case nil: return true
-                case .idle: return state.flags.contains(.idle)
-                case .huge: return state.flags.contains(.huge)
-                case .huge_idle: return state.flags.isSuperset(of: [.huge, .idle])
-                }
+                state.flags.isSuperset(of: required)
+                    && state.flags.isDisjoint(with: [.same, .writtenBack, .incompressible])
+                    && state.priority < allowed.last!
+                    && (request.threshold == 0 || state.size >= request.threshold)
             }
             let limit = min(candidates.count, request.maxPages ?? candidates.count)
             defer { clearPostProcessing(live, candidates[limit...]) }

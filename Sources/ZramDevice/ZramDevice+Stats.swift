@@ -165,5 +165,8 @@ extension ZramDevice {
     }
 
     /// The primary algorithm and its parameters.
-    public var primaryAlgorithm: AlgorithmChoice { configSnapshot().primary }
+    ///
+    /// Asked on every page PUT: while initialised it comes from the live device, without
+    /// copying the whole configuration.
+    public var primaryAlgorithm: AlgorithmChoice { withLive { $0.primary } ?? configSnapshot().primary }
 }

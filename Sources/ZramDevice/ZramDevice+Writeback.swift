@@ -4,6 +4,16 @@ import ZramBacking
 /// Which slots `writeback` picks by kind (zram's `type=`).
 public enum WritebackKind: String, Sendable, CaseIterable {
     case idle, huge, huge_idle, incompressible
+
+    /// The flags a slot must carry to be picked.
+    var requiredFlags: SlotFlags {
+        switch self {
+        case .idle: .idle
+        case .huge: .huge
+        case .huge_idle: [.huge, .idle]
+        case .incompressible: .incompressible
+        }
+    }
 }
 
 /// A parsed `writeback` request: a kind, explicit slots, or both.
@@ -42,20 +52,13 @@ extension ZramDevice {
 
     /// Marks and returns the slots to write back, largest first.
     private func pickForWriteback(_ live: LiveDevice, _ request: WritebackRequest) -> [Int] {
-        func eligible(_ state: SlotState) -> Bool {
-            guard state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .writtenBack]) else { return false }
-            switch request.kind {
-            case nil: return true
-            case .idle: return state.flags.contains(.idle)
-            case .huge: return state.flags.contains(.huge)
-            case .huge_idle: return state.flags.isSuperset(of: [.huge, .idle])
-            case .incompressible: return state.flags.contains(.incompressible)
-            }
-        }
+        let required = SlotFlags.stored.union(request.kind?.requiredFlags ?? [])
         let indexes: [Int] = request.ranges.isEmpty
             ? Array(0..<live.slots.count)
             : request.ranges.flatMap { Array($0) }
-        return markPostProcessing(live, indexes, where: eligible)
+        return markPostProcessing(live, indexes) { state in
+            state.flags.isSuperset(of: required) && state.flags.isDisjoint(with: [.same, .writtenBack])
+        }
     }
 
     private func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int]) throws(ZramError) -> Int {

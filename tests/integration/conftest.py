@@ -2,8 +2,7 @@
 
 Environment:
   ZRAMD_BIN     the binary (default .build/release/zramd under the repository root)
-  ZRAMD_CORPUS  the page corpus (default .corpus/pages-a.bin under the repository root,
-                then /work/main/.corpus/pages-a.bin)
+  ZRAMD_CORPUS  the page corpus (default .corpus/pages-a.bin under the repository root)
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ class Corpus:
 
 @pytest.fixture(scope="session")
 def corpus() -> Corpus:
-    candidates = [os.environ.get("ZRAMD_CORPUS"), REPO / ".corpus" / "pages-a.bin", "/work/main/.corpus/pages-a.bin"]
+    candidates = [os.environ.get("ZRAMD_CORPUS"), REPO / ".corpus" / "pages-a.bin"]
     for c in candidates:
         if c and Path(c).is_file():
             return Corpus(Path(c))

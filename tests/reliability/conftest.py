@@ -23,19 +23,14 @@ ERROR_BODY = itc.ERROR_BODY
 Zramd = itc.Zramd
 raw_request = itc.raw_request
 status_of = itc.status_of
+# The same fixtures as the integration suite.
+corpus = itc.corpus
+tokens = itc.tokens
 
 
 @pytest.fixture(scope="session")
 def zramd_bin_path() -> Path:
     return itc.zramd_bin()
-
-
-@pytest.fixture(scope="session")
-def corpus():
-    for c in [os.environ.get("ZRAMD_CORPUS"), itc.REPO / ".corpus" / "pages-a.bin", "/work/main/.corpus/pages-a.bin"]:
-        if c and Path(c).is_file():
-            return itc.Corpus(Path(c))
-    pytest.fail("no page corpus: set ZRAMD_CORPUS")
 
 
 @pytest.fixture(autouse=True)
@@ -76,10 +71,3 @@ def kill9(server: Zramd) -> None:
     server.http.close()
 
 
-@pytest.fixture
-def tokens(tmp_path):
-    admin, data = "admin-s3cret-token", "data-t0ken"
-    (tmp_path / "admin.token").write_text(admin + "\n")
-    (tmp_path / "data.token").write_text(data + "\n")
-    return {"admin": admin, "data": data, "admin_file": str(tmp_path / "admin.token"),
-            "data_file": str(tmp_path / "data.token")}
