@@ -136,11 +136,13 @@ extension ZramDevice {
                     live.pool.free(Handle(raw: UInt32(state.value)))
                     live.stats.comprDataSize.subtract(state.size, ordering: .relaxed)
                     if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
-                    let keepsCompressed = live.compressedWriteback && !state.flags.contains(.huge)
+                    // With compressed_writeback the block holds the object as stored: compressed
+                    // bytes, or the raw page of a huge slot, which keeps `huge` (as the kernel keeps
+                    // ZRAM_HUGE) so that reads know not to decompress it.
                     state.value = UInt64(block)
-                    state.flags = state.flags.intersection(keepsCompressed ? [.stored, .huge] : [.stored])
+                    state.flags = state.flags.intersection(live.compressedWriteback ? [.stored, .huge] : [.stored])
                         .union(.writtenBack)
-                    if !keepsCompressed {
+                    if !live.compressedWriteback {
                         state.size = pageSize
                         state.priority = 0
                     }

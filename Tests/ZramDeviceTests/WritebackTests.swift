@@ -79,6 +79,38 @@ import Glibc
         for i in 0..<200 { #expect(try f.get(i) == Corpus.shared.page(10_100 + i)) }
     }
 
+    /// Issue 10 item 1: a huge page written back with compressed_writeback=1 kept only `stored`,
+    /// so reads decompressed a raw page (EIO "malformed block").
+    @Test(arguments: ["lz4", "zstd"], [false, true])
+    func hugePagesWrittenBackReadBackExact(algorithm: String, compressed: Bool) throws {
+        for batch in [1, 32] {
+            let f = try DeviceFixture(algorithm: algorithm, backing: "wb.sqlite") { device in
+                try device.writeAttribute("compressed_writeback", compressed ? "1" : "0")
+            }
+            defer { f.remove() }
+            try f.device.writeAttribute("writeback_batch_size", String(batch))
+            var rng = SplitMix64(seed: 10)
+            var expected: [[UInt8]] = []
+            for i in 0..<80 {
+                let page = i % 2 == 0 ? (0..<4096).map { _ in UInt8(truncatingIfNeeded: rng.next()) } : Corpus.shared.page(200 + i)
+                expected.append(page)
+                try f.put(i, bytes: page)
+            }
+            let huge = (0..<80).filter { try! f.device.slotInfo($0)!.flags.contains("h") }
+            #expect(huge.count >= 40, "random pages are huge")
+            try f.device.writeAttribute("writeback", "huge")
+            for i in huge {
+                let flags = try f.device.slotInfo(i)!.flags
+                #expect(flags.contains("w") && flags.contains("h") == compressed, "slot \(i): \(flags)")
+            }
+            try f.device.writeAttribute("idle", "all")
+            try f.device.writeAttribute("writeback", "idle")
+            for i in 0..<80 { #expect(try f.get(i) == expected[i], "slot \(i), batch \(batch)") }
+            #expect(f.device.ioStat.failedReads == 0)
+            #expect(f.device.mmStat.hugePages == 0, "written-back pages are not in memory")
+        }
+    }
+
     @Test func aBrokenBackingFileFailsOnlyItsPages() throws {
         let f = try DeviceFixture(backing: "wb.sqlite")
         defer { f.remove() }
