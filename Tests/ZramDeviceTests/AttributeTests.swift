@@ -28,6 +28,30 @@ import ZramTestSupport
         }
     }
 
+    /// Issue 10 item 6: a CRLF line end (Windows clients, many HTTP tools) was kept, so
+    /// `all\r\n` was not `all`; and `level=+3` passed where every other number refuses `+`.
+    @Test func crlfBodiesAndOneNumberGrammar() throws {
+        let device = fresh()
+        try device.writeAttribute("comp_algorithm", "zstd\r\n")
+        try device.writeAttribute("algorithm_params", "algo=zstd level=-1\r\n")
+        try device.writeAttribute("algorithm_params", "algo=zstd\r\nlevel=3\r\n")
+        for bad in ["algo=zstd level=+3", "algo=zstd level=3x", "algo=zstd level=-", "algo=zstd level=--1", "algo=zstd level=٣"] {
+            expectErrno(.EINVAL) { try device.writeAttribute("algorithm_params", bad) }
+        }
+        for bad in ["+16M", "+1"] { expectErrno(.EINVAL) { try device.writeAttribute("disksize", bad) } }
+        try device.writeAttribute("mem_limit", "8M\r\n")
+        try device.writeAttribute("disksize", "16M\r\n")
+        #expect(try device.readAttribute("disksize") == "16777216\n")
+        try device.writeAttribute("idle", "all\r\n")
+        try device.writeAttribute("writeback_batch_size", "8\r\n")
+        try device.writeAttribute("compact", "1\r\n")
+        try device.writeAttribute("mem_used_max", "0\r\n")
+        expectErrno(.EINVAL) { try device.writeAttribute("writeback_batch_size", "+8") }
+        expectErrno(.EINVAL) { try device.writeAttribute("idle", "+10") }
+        try device.writeAttribute("reset", "1\r\n")
+        #expect(try device.readAttribute("initstate") == "0\n")
+    }
+
     @Test func compAlgorithmListsAllAndRefusesUnknownLongAndLate() throws {
         let device = fresh()
         #expect(try device.readAttribute("comp_algorithm") == "lzo [lz4] lz4hc zstd deflate\n")

@@ -69,9 +69,7 @@ extension ZramDevice {
         }
         var params = CodecParams()
         if let level = value("level") {
-            let text = AttributeParsing.trimmed(level)
-            guard let number = Int(text) else { throw ZramError(.EINVAL, "level must be an integer, not \"\(text)\"") }
-            params.level = number
+            params.level = try AttributeParsing.signed(level, "level")
         }
         if let bits = value("deflate.winbits") {
             params.deflateWinbits = try AttributeParsing.unsigned(bits, "deflate.winbits")

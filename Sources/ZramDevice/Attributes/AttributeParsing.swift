@@ -1,11 +1,19 @@
 /// Parsers for what one would `echo` into a zram attribute.
 enum AttributeParsing {
-    /// The body without the newline `echo` adds (and surrounding blanks).
+    /// The body without the newline `echo` adds (LF or CRLF) and surrounding blanks.
+    ///
+    /// Works on Unicode scalars: as `Character`s, `"\r\n"` is one grapheme that equals
+    /// neither `"\r"` nor `"\n"`, so a CRLF body would keep its line end.
     static func trimmed(_ body: String) -> String {
-        var text = Substring(body)
-        while let c = text.first, c == " " || c == "\t" || c == "\n" || c == "\r" { text = text.dropFirst() }
-        while let c = text.last, c == " " || c == "\t" || c == "\n" || c == "\r" { text = text.dropLast() }
+        var text = Substring(body).unicodeScalars
+        while let c = text.first, isBlank(c) { text = text.dropFirst() }
+        while let c = text.last, isBlank(c) { text = text.dropLast() }
         return String(text)
+    }
+
+    /// Space, tab, LF and CR: what separates tokens in an attribute body.
+    @inline(__always) static func isBlank(_ c: Unicode.Scalar) -> Bool {
+        c == " " || c == "\t" || c == "\n" || c == "\r"
     }
 
     /// A non-negative integer; `what` names it in the error.
@@ -13,9 +21,21 @@ enum AttributeParsing {
         try digits(trimmed(text), what)
     }
 
+    /// An integer that may be negative (`-` then digits; never `+`, as for every other number).
+    static func signed(_ text: String, _ what: String) throws(ZramError) -> Int {
+        let value = trimmed(text)
+        guard value.hasPrefix("-") else { return try digits(value, what) }
+        let magnitude = String(value.dropFirst())
+        guard !magnitude.isEmpty, magnitude.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw ZramError(.EINVAL, "\(what) must be an integer, not \"\(value)\"")
+        }
+        guard let number = Int(value) else { throw ZramError(.ERANGE, "\(what) \(value) is out of range") }
+        return number
+    }
+
     /// Decimal digits only, nothing around them.
     private static func digits(_ value: String, _ what: String) throws(ZramError) -> Int {
-        guard !value.isEmpty, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             throw ZramError(.EINVAL, "\(what) must be a non-negative integer, not \"\(value)\"")
         }
         guard let number = Int(value) else { throw ZramError(.ERANGE, "\(what) \(value) is too large") }
@@ -61,7 +81,8 @@ enum AttributeParsing {
         throws(ZramError) -> [(key: String, value: String)]
     {
         var out: [(key: String, value: String)] = []
-        for token in trimmed(text).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
+        for scalars in trimmed(text).unicodeScalars.split(whereSeparator: isBlank) {
+            let token = Substring(scalars)
             guard let eq = token.firstIndex(of: "=") else {
                 throw ZramError(.EINVAL, "\(what): \"\(token)\" is not key=value")
             }
