@@ -27,12 +27,17 @@ final class ChunkArena: @unchecked Sendable {
     private var clean: [UnsafeMutableRawPointer] = []
     private var bumpNext: UnsafeMutableRawPointer?
     private var bumpLeft = 0
+    /// Regions mapped but not yet carved (see `allocate`).
+    private var spare: [UnsafeMutableRawPointer] = []
+    /// Maps a new region: `mapPopulated`, or a slow or failing stand-in in tests.
+    private let mapRegion: @Sendable (Int) -> UnsafeMutableRawPointer?
 
     private let inUse = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)
 
-    init(chunkSize: Int) {
+    init(chunkSize: Int, mapRegion: @escaping @Sendable (Int) -> UnsafeMutableRawPointer? = ChunkArena.mapPopulated) {
         self.chunkSize = chunkSize
+        self.mapRegion = mapRegion
         dirty = .allocate(capacity: dirtyLimit)
     }
 
@@ -50,31 +55,43 @@ final class ChunkArena: @unchecked Sendable {
     func resetPeak() { peak.store(inUse.load(ordering: .relaxed), ordering: .relaxed) }
 
     /// Takes `count` chunks into `out`; all or none.
+    ///
+    /// A new region is mapped and populated with no lock held (the kernel's `zs_malloc`
+    /// drops `class->lock` before it allocates a zspage for the same reason): populating
+    /// 2 MiB takes a millisecond or more, and frees and other allocations must not wait for
+    /// it. Two threads that both run dry may both map; the second region is kept whole in
+    /// `spare` and used when the first is.
     func allocate(_ count: Int, into out: UnsafeMutablePointer<UnsafeMutableRawPointer>) throws(ZsError) {
         lock.lock()
-        for i in 0..<count {
+        var taken = 0
+        while taken < count {
             if dirtyCount > 0 {
                 dirtyCount -= 1
-                out[i] = dirty[dirtyCount]
+                out[taken] = dirty[dirtyCount]
             } else if let chunk = clean.popLast() {
-                out[i] = chunk
-            } else {
+                out[taken] = chunk
+            } else if bumpLeft > 0 || !spare.isEmpty {
                 if bumpLeft == 0 {
-                    let bytes = chunkSize * chunksPerRegion
-                    let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
-                    guard let region, region != MAP_FAILED else {
-                        for j in 0..<i { clean.append(out[j]) }
-                        lock.unlock()
-                        throw .outOfMemory
-                    }
-                    regions.append(region)
-                    bumpNext = region
+                    bumpNext = spare.removeLast()
                     bumpLeft = chunksPerRegion
                 }
-                out[i] = bumpNext!
+                out[taken] = bumpNext!
                 bumpNext = bumpNext! + chunkSize
                 bumpLeft -= 1
+            } else {
+                lock.unlock()
+                let region = mapRegion(chunkSize * chunksPerRegion)
+                lock.lock()
+                guard let region else {
+                    for j in 0..<taken { clean.append(out[j]) }
+                    lock.unlock()
+                    throw .outOfMemory
+                }
+                regions.append(region)
+                spare.append(region)
+                continue
             }
+            taken += 1
         }
         lock.unlock()
         let now = inUse.add(count, ordering: .relaxed).newValue
@@ -84,6 +101,14 @@ final class ChunkArena: @unchecked Sendable {
             if exchanged { break }
             seen = current
         }
+    }
+
+    /// Maps `bytes` of anonymous memory, populated at once (one `MAP_POPULATE` instead of a
+    /// page fault per chunk); nil when the system refuses.
+    static func mapPopulated(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+        guard let region, region != MAP_FAILED else { return nil }
+        return region
     }
 
     /// Returns `count` chunks: kept for reuse while the dirty cache has room, else their

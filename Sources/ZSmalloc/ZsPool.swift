@@ -29,14 +29,20 @@ public final class ZsPool: @unchecked Sendable {
     /// - Parameters:
     ///   - pageSize: chunk size in bytes (4096, 16384 or 65536).
     ///   - maxChain: the longest zspage chain, 4...16 (default 8, as the kernel).
-    public init(pageSize: Int = 4096, maxChain: Int = 8) {
+    public convenience init(pageSize: Int = 4096, maxChain: Int = 8) {
+        self.init(pageSize: pageSize, maxChain: maxChain, mapRegion: ChunkArena.mapPopulated)
+    }
+
+    /// Creates an empty pool whose chunk regions come from `mapRegion` (tests slow it down
+    /// or make it fail; it returns nil when no memory is left).
+    package init(pageSize: Int, maxChain: Int, mapRegion: @escaping @Sendable (Int) -> UnsafeMutableRawPointer?) {
         precondition(pageSize >= 4096 && pageSize & (pageSize - 1) == 0, "page size must be a power of two ≥ 4096")
         precondition((4...16).contains(maxChain), "chain size must be 4...16")
         self.pageSize = pageSize
         self.maxChain = maxChain
         table = SizeClassTable(pageSize: pageSize, maxChain: maxChain)
         classes = table.shapes.enumerated().map { SizeClass(index: $0.offset, shape: $0.element) }
-        arena = ChunkArena(chunkSize: pageSize)
+        arena = ChunkArena(chunkSize: pageSize, mapRegion: mapRegion)
     }
 
     deinit {
@@ -70,13 +76,20 @@ public final class ZsPool: @unchecked Sendable {
         cls.lock.lock()
         var page = cls.fullestNonFull()
         if page == nil {
+            // The class lock is not held while chunks are found (and maybe mapped).
+            cls.lock.unlock()
+            let fresh: ZsPagePointer
             do {
-                page = try newZspage(cls)
+                fresh = try newZspage(cls)
             } catch {
-                cls.lock.unlock()
                 handles.give(index)
                 throw error
             }
+            cls.lock.lock()
+            cls.adopt(fresh)
+            // Ours, even if another thread added a zspage meanwhile: an adopted zspage that
+            // nobody fills would sit empty until compaction.
+            page = fresh
         }
         let slot = page!.takeSlot(for: index)
         cls.account(page!, delta: 1)
@@ -104,15 +117,13 @@ public final class ZsPool: @unchecked Sendable {
         if let emptied { release(emptied, chainLength: cls.shape.chainLength) }
     }
 
-    /// Builds a zspage for `cls`; called with the class lock held.
+    /// Builds an empty zspage for `cls`, not yet linked into it; called with no lock held.
     private func newZspage(_ cls: SizeClass) throws(ZsError) -> ZsPagePointer {
         let chain = cls.shape.chainLength
         return try withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: chain) {
             buffer throws(ZsError) -> ZsPagePointer in
             try arena.allocate(chain, into: buffer.baseAddress!)
-            let page = ZsPagePointer.make(classIndex: cls.index, shape: cls.shape, chunks: buffer.baseAddress!)
-            cls.adopt(page)
-            return page
+            return ZsPagePointer.make(classIndex: cls.index, shape: cls.shape, chunks: buffer.baseAddress!)
         }
     }
 

@@ -33,6 +33,8 @@ public struct DeviceConfig: Sendable {
     public var maxSlots = DeviceConfig.defaultMaxSlots
     /// Told how long each page's compression and decompression took (metrics), when set.
     public var codecObserver: (any CodecObserver)?
+    /// Maps the allocator's chunk regions instead of `mmap` when set: tests slow it down.
+    package var mapRegion: (@Sendable (Int) -> UnsafeMutableRawPointer?)?
 
     public init(pageSize: Int = 4096, primary: String = "lz4") {
         self.pageSize = pageSize

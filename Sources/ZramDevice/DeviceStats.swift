@@ -19,5 +19,7 @@ final class DeviceStats: Sendable {
     let recompressAttempts = Atomic<Int>(0)
     let recompressed = Atomic<Int>(0)
     let writebackSkipped = Atomic<Int>(0)
+    /// Recompression attempts a codec failed (the slot kept its object).
+    let recompressFailed = Atomic<Int>(0)
 
 }

@@ -24,7 +24,8 @@ final class LiveDevice: Sendable {
          makeCodec: CodecFactory) throws(ZramError) {
         pageSize = config.pageSize
         slots = SlotTable(count: slotCount)
-        pool = ZsPool(pageSize: config.pageSize, maxChain: config.maxChain)
+        pool = config.mapRegion.map { ZsPool(pageSize: config.pageSize, maxChain: config.maxChain, mapRegion: $0) }
+            ?? ZsPool(pageSize: config.pageSize, maxChain: config.maxChain)
         hugeThreshold = pool.hugeClassSize
         var streams: [StreamPool?] = [nil, nil, nil, nil]
         do {

@@ -77,47 +77,87 @@ extension ZramDevice {
                     && (request.threshold == 0 || state.size >= request.threshold)
             }
             let limit = min(candidates.count, request.maxPages ?? candidates.count)
-            defer { clearPostProcessing(live, candidates[limit...]) }
+            // Every exit, ENOMEM part-way included, leaves no slot marked.
+            var next = 0
+            defer { clearPostProcessing(live, candidates[next...]) }
             var done = 0
             let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * live.pageSize, alignment: 16)
             defer { buffers.deallocate() }
-            let page = UnsafeMutableRawBufferPointer(rebasing: buffers[..<live.pageSize])
-            let out = UnsafeMutableRawBufferPointer(rebasing: buffers[live.pageSize...])
-            for index in candidates[..<limit] {
+            while next < limit {
+                let index = candidates[next]
+                next += 1
                 live.stats.recompressAttempts.add(1, ordering: .relaxed)
-                let shrunk = try live.slots.withLock(index) { () throws(ZramError) -> Bool in
+                let outcome = try live.slots.withLock(index) { () throws(ZramError) -> RecompressOutcome in
                     var state = live.slots[index]
-                    guard state.flags.contains(.postProcessing) else { return false }
+                    guard state.flags.contains(.postProcessing) else { return .skipped }
                     state.flags.remove(.postProcessing)
                     defer { live.slots[index] = state }
-                    guard (try? restoreLocked(live, state, into: page)) != nil else { return false }
-                    let oldClass = live.pool.classSize(for: state.size)
-                    for priority in allowed where priority > state.priority {
-                        guard let length = try? live.streams[priority]!.compress(UnsafeRawBufferPointer(page), into: out),
-                              length <= live.hugeThreshold,
-                              live.pool.classSize(for: length) < oldClass,
-                              request.threshold == 0 || length < request.threshold
-                        else { continue }
-                        let handle = try allocate(live, length: length)
-                        live.pool.write(handle, UnsafeRawBufferPointer(rebasing: out[..<length]))
-                        live.pool.free(Handle(raw: UInt32(state.value)))
-                        live.stats.comprDataSize.add(length - state.size, ordering: .relaxed)
-                        if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
-                        state.flags.remove(.huge)
-                        state.value = UInt64(handle.raw)
-                        state.size = length
-                        state.priority = priority
-                        return true
-                    }
-                    if allowed.last == top { state.flags.insert(.incompressible) }
-                    return false
+                    return try recompressLocked(live, &state, allowed: allowed, top: top,
+                                                threshold: request.threshold, buffers: buffers)
                 }
-                if shrunk {
+                switch outcome {
+                case .recompressed:
                     done += 1
                     live.stats.recompressed.add(1, ordering: .relaxed)
+                case .failed:
+                    live.stats.recompressFailed.add(1, ordering: .relaxed)
+                case .kept, .skipped:
+                    break
                 }
             }
             return done
         }
+    }
+}
+
+/// What recompression did with one slot.
+enum RecompressOutcome {
+    case recompressed, kept, skipped
+    /// A codec failed on the page: the slot keeps its object, not marked incompressible.
+    case failed
+}
+
+extension ZramDevice {
+    /// Tries each allowed priority above the slot's on its page; the caller holds the slot
+    /// lock and stores `state` back.
+    ///
+    /// On success the slot loses `idle` and its access time, as the kernel's `slot_free` does
+    /// before it installs the new object: `recompress type=idle` then `writeback idle` writes
+    /// back only what recompression could not shrink. The new object is allocated without the
+    /// `mem_limit` check: it lands in a smaller class and the old one is freed at once.
+    func recompressLocked(_ live: LiveDevice, _ state: inout SlotState, allowed: [Int], top: Int,
+                          threshold: Int, buffers: UnsafeMutableRawBufferPointer) throws(ZramError) -> RecompressOutcome {
+        let page = UnsafeMutableRawBufferPointer(rebasing: buffers[..<live.pageSize])
+        let out = UnsafeMutableRawBufferPointer(rebasing: buffers[live.pageSize...])
+        do { try restoreLocked(live, state, into: page) } catch { return .failed }
+        let oldClass = live.pool.classSize(for: state.size)
+        var failed = false
+        for priority in allowed where priority > state.priority {
+            let length: Int?
+            do { length = try live.streams[priority]!.compress(UnsafeRawBufferPointer(page), into: out) } catch {
+                failed = true
+                continue
+            }
+            guard let length, length <= live.hugeThreshold, live.pool.classSize(for: length) < oldClass,
+                  threshold == 0 || length < threshold
+            else { continue }
+            let handle: Handle
+            do { handle = try live.pool.malloc(length) } catch {
+                throw ZramError(.ENOMEM, "the allocator is out of memory")
+            }
+            live.pool.write(handle, UnsafeRawBufferPointer(rebasing: out[..<length]))
+            live.pool.free(Handle(raw: UInt32(state.value)))
+            live.stats.comprDataSize.add(length - state.size, ordering: .relaxed)
+            if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
+            state.flags.subtract([.huge, .idle])
+            state.accessTime = 0
+            state.value = UInt64(handle.raw)
+            state.size = length
+            state.priority = priority
+            return .recompressed
+        }
+        if failed { return .failed }
+        if allowed.last == top { state.flags.insert(.incompressible) }
+        return .kept
     }
 }

@@ -31,6 +31,7 @@ public struct DebugStat: Sendable, Equatable, Codable {
     public var recompressAttempts = 0
     public var recompressed = 0
     public var writebackSkipped = 0
+    public var recompressFailed = 0
 }
 
 extension ZramDevice {
@@ -70,7 +71,8 @@ extension ZramDevice {
         withLive { live in
             DebugStat(recompressAttempts: live.stats.recompressAttempts.load(ordering: .relaxed),
                       recompressed: live.stats.recompressed.load(ordering: .relaxed),
-                      writebackSkipped: live.stats.writebackSkipped.load(ordering: .relaxed))
+                      writebackSkipped: live.stats.writebackSkipped.load(ordering: .relaxed),
+                      recompressFailed: live.stats.recompressFailed.load(ordering: .relaxed))
         } ?? DebugStat()
     }
 

@@ -9,7 +9,7 @@ enum DeviceJSON {
                     "same_pages", "pages_compacted", "huge_pages", "huge_pages_since"],
         "io_stat": ["failed_reads", "failed_writes", "invalid_io", "notify_free"],
         "bd_stat": ["bd_count", "bd_reads", "bd_writes"],
-        "debug_stat": ["recompress_attempts", "recompressed", "writeback_skipped"],
+        "debug_stat": ["recompress_attempts", "recompressed", "writeback_skipped", "recompress_failed"],
     ]
 
     static func render(_ device: ZramDevice) -> String {

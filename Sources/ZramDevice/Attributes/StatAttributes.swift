@@ -16,7 +16,7 @@ extension ZramDevice {
         }),
         Attribute("debug_stat", show: { device in
             let s = device.debugStat
-            return "version: 1\n" + Format.statLine([s.recompressAttempts, s.recompressed, s.writebackSkipped])
+            return "version: 1\n" + Format.statLine([s.recompressAttempts, s.recompressed, s.writebackSkipped, s.recompressFailed])
         }),
     ]
 }

@@ -1,0 +1,110 @@
+import Glibc
+import Synchronization
+import Testing
+import ZComp
+@testable import ZramDevice
+import ZramTestSupport
+
+/// Issue 10 item 4: recompression lost information (codec errors swallowed) and state
+/// (idle kept, marks left after ENOMEM, refused near mem_limit).
+@Suite struct RecompressFidelityTests {
+    /// block_state lines as (index, access time, flags).
+    static func blockState(_ device: ZramDevice) throws -> [Int: (time: Int, flags: String)] {
+        var out: [Int: (time: Int, flags: String)] = [:]
+        for line in try device.blockState().split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            out[Int(fields[0])!] = (Int(Double(fields[1])!), String(fields[2]))
+        }
+        return out
+    }
+
+    /// Slots still marked for post-processing.
+    static func marked(_ device: ZramDevice) -> Int {
+        device.withLive { live in
+            (0..<live.slots.count).filter { i in live.slots.withLock(i) { live.slots[i].flags.contains(.postProcessing) } }.count
+        } ?? 0
+    }
+
+    @Test func codecErrorsAreCountedAndDoNotMarkIncompressible() throws {
+        let f = try DeviceFixture(algorithm: "lz4", secondary: ["zstd"], makeCodec: { name, params, pageSize throws(CodecError) in
+            let real = try Codecs.make(name, params: params, pageSize: pageSize)
+            return name == "zstd" ? FlakyCodec(inner: real, compressEvery: 1, decompressEvery: 0) : real
+        })
+        defer { f.remove() }
+        for i in 0..<100 { try f.put(i, corpusPage: 300 + i) }
+        try f.device.writeAttribute("recompress", "")
+        let debug = f.device.debugStat
+        #expect(debug.recompressAttempts > 0)
+        #expect(debug.recompressFailed == debug.recompressAttempts, "\(debug)")
+        #expect(try f.device.readAttribute("debug_stat").split(separator: " ", omittingEmptySubsequences: true).count == 6)
+        #expect(try Self.blockState(f.device).values.allSatisfy { !$0.flags.hasSuffix("n") }, "a failing codec proves nothing")
+        for i in 0..<100 { #expect(try f.get(i) == Corpus.shared.page(300 + i)) }
+    }
+
+    @Test func recompressedSlotsLoseIdleSoWritebackIdlePicksTheRest() throws {
+        let f = try DeviceFixture(algorithm: "lz4", secondary: ["zstd"], backing: "wb.sqlite")
+        defer { f.remove() }
+        for i in 0..<300 { try f.put(i, corpusPage: 2000 + i) }
+        sleep(1)
+        try f.device.writeAttribute("idle", "all")
+        try f.device.writeAttribute("recompress", "type=idle max_pages=100")
+        let states = try Self.blockState(f.device)
+        let recompressed = states.filter { $0.value.flags.contains("r") }
+        let stillIdle = states.filter { $0.value.flags.contains("i") }
+        #expect(!recompressed.isEmpty && !stillIdle.isEmpty)
+        #expect(recompressed.values.allSatisfy { !$0.flags.contains("i") && $0.time == 0 }, "recompression clears idle and the access time")
+        try f.device.writeAttribute("writeback", "idle")
+        #expect(f.device.bdStat.count == stillIdle.count)
+        for i in 0..<300 { #expect(try f.get(i) == Corpus.shared.page(2000 + i)) }
+    }
+
+    @Test func enomemPartWayLeavesNothingMarked() throws {
+        let regions = Atomic<Int>(0)
+        var config = DeviceConfig(primary: "lz4")
+        config.secondary[1] = AlgorithmChoice(name: "zstd")
+        // One 2 MiB region, then the system "refuses".
+        config.mapRegion = { bytes in
+            guard regions.add(1, ordering: .relaxed).newValue <= 1 else { return nil }
+            let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            return region == MAP_FAILED ? nil : region
+        }
+        let device = ZramDevice(id: 0, dataDir: "/tmp", config: config)
+        defer { device.reset() }
+        try device.writeAttribute("disksize", "64M")
+        var stored: [Int] = []
+        for i in 0..<4000 {
+            do {
+                try Corpus.shared.withPage(i) { try device.write(i, $0) }
+                stored.append(i)
+            } catch let error as ZramError {
+                #expect(error.errno == .ENOMEM)
+                break
+            }
+        }
+        #expect(stored.count < 4000, "the pool filled up")
+        do {
+            try device.writeAttribute("recompress", "")
+            Issue.record("expected ENOMEM part-way")
+        } catch let error as ZramError {
+            #expect(error.errno == .ENOMEM, "\(error)")
+        }
+        #expect(Self.marked(device) == 0, "no slot stays marked after ENOMEM")
+        var page = [UInt8](repeating: 0, count: 4096)
+        for i in stored {
+            _ = try page.withUnsafeMutableBytes { try device.read(i, into: $0) }
+            #expect(page == Corpus.shared.page(i))
+        }
+    }
+
+    @Test func atMemLimitRecompressionThatShrinksIsAllowed() throws {
+        let f = try DeviceFixture(algorithm: "lz4", secondary: ["zstd"])
+        defer { f.remove() }
+        for i in 0..<500 { try f.put(i, corpusPage: 5000 + i) }
+        try f.device.writeAttribute("mem_limit", String(f.device.mmStat.memUsedTotal))
+        expectErrno(.ENOMEM) { for i in 500..<1000 { try f.put(i, corpusPage: 5000 + i) } }
+        try f.device.writeAttribute("recompress", "")
+        #expect(f.device.debugStat.recompressed > 100, "\(f.device.debugStat)")
+        #expect(Self.marked(f.device) == 0)
+        for i in 0..<500 { #expect(try f.get(i) == Corpus.shared.page(5000 + i)) }
+    }
+}
