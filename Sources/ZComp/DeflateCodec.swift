@@ -1,25 +1,34 @@
 import CZlib
 
-/// deflate (`backend_deflate.c`): zlib raw deflate, `level` 1...9 (default 6, zlib's
-/// Z_DEFAULT_COMPRESSION) and `deflateWinbits` 9...15 (default 15). A page compressed with
-/// one window size decodes only with at least that window, so keep winbits with the data.
+/// deflate (`backend_deflate.c`): zlib raw deflate with the kernel backend's defaults —
+/// `level` −1...9 (default −1, zlib's Z_DEFAULT_COMPRESSION, which is 6), a window of
+/// `deflateWinbits` 9...15 bits (default 11) and memory level 9 (MAX_MEM_LEVEL). The kernel
+/// reads a negative winbits as raw deflate and a positive one as the zlib format; zramd
+/// stores raw deflate either way (the zlib header and checksum would only cost bytes), so
+/// −11 and 11 mean the same window. A page compressed with one window size decodes only with
+/// at least that window, so keep winbits with the data.
 public struct DeflateCodec: Codec {
     public let name = "deflate"
     public let pageSize: Int
     public let level: Int
+    /// The window size in bits (positive).
     public let winbits: Int
 
-    public static let levels = 1...9
+    public static let levels = -1...9
     public static let winbitsRange = 9...15
+    /// The kernel's DEFLATE_DEF_WINBITS (a 2 KiB window) and DEFLATE_DEF_MEMLEVEL.
+    public static let defaultWinbits = 11
+    static let memLevel: Int32 = 9
 
     public init(params: CodecParams = CodecParams(), pageSize: Int = 4096) throws(CodecError) {
         try Backend.checkPageSize(pageSize, "deflate")
         try Backend.rejectDictionary(params, "deflate")
-        level = try Backend.level(params, "deflate", default: 6, range: Self.levels)
-        winbits = params.deflateWinbits ?? 15
-        guard Self.winbitsRange.contains(winbits) else {
-            throw .invalidParams("deflate: winbits \(winbits) is outside \(Self.winbitsRange)")
+        level = try Backend.level(params, "deflate", default: -1, range: Self.levels)
+        let bits = params.deflateWinbits ?? Self.defaultWinbits
+        guard Self.winbitsRange.contains(abs(bits)) else {
+            throw .invalidParams("deflate: winbits \(bits) is outside ±\(Self.winbitsRange)")
         }
+        winbits = abs(bits)
         self.pageSize = pageSize
     }
 
@@ -44,7 +53,7 @@ final class DeflateStream: CodecStream {
         inflater.initialize(to: z_stream())
         let size = Int32(MemoryLayout<z_stream>.size)
         // Negative window bits select raw deflate: no zlib header or checksum.
-        let d = deflateInit2_(deflater, level, Z_DEFLATED, -winbits, 8, Z_DEFAULT_STRATEGY, zlibVersion(), size)
+        let d = deflateInit2_(deflater, level, Z_DEFLATED, -winbits, DeflateCodec.memLevel, Z_DEFAULT_STRATEGY, zlibVersion(), size)
         guard d == Z_OK else {
             let message = Self.message(deflater, d)
             deflater.deallocate()

@@ -18,7 +18,9 @@ public struct DeviceConfig: Sendable {
     public var primary = AlgorithmChoice(name: "lz4")
     /// Recompression algorithms by priority 1...3.
     public var secondary: [Int: AlgorithmChoice] = [:]
-    /// Parameters set with `algorithm_params` before their algorithm was chosen, by name.
+    /// Parameters set with `algorithm_params algo=NAME` while no priority ran NAME, by name;
+    /// a priority that later chooses NAME starts with them. Chosen algorithms keep their
+    /// parameters in `primary` and `secondary`, per priority, as the kernel does.
     public var paramsByName: [String: CodecParams] = [:]
     /// The backing store's file name inside the data directory, or nil for none.
     public var backingDev: String?

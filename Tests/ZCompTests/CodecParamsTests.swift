@@ -34,7 +34,7 @@ import ZComp
         ("lz4", 0), ("lz4", -1), ("lz4", 65538),
         ("lz4hc", 0), ("lz4hc", 13),
         ("zstd", 23), ("zstd", Int(Int32.min)), ("zstd", Int.max),
-        ("deflate", 0), ("deflate", 10), ("deflate", -1),
+        ("deflate", -2), ("deflate", 10),
         ("lzo", 1),  // lzo has no level at all
     ])
     func badLevel(_ name: String, _ level: Int) {
@@ -44,7 +44,7 @@ import ZComp
     @Test("levels at the edges of a backend's range", arguments: [
         ("lz4", 1), ("lz4", 65537), ("lz4hc", 1), ("lz4hc", 12),
         ("zstd", 0), ("zstd", 1), ("zstd", 22), ("zstd", ZstdCodec.levels.lowerBound),
-        ("deflate", 1), ("deflate", 9),
+        ("deflate", -1), ("deflate", 0), ("deflate", 1), ("deflate", 9),
     ])
     func goodLevel(_ name: String, _ level: Int) throws {
         _ = try Codecs.make(name, params: CodecParams(level: level)).makeStream()
@@ -55,12 +55,20 @@ import ZComp
     }
 
     @Test func deflateWinbits() throws {
-        for bad in [8, 16, 0, -15] {
+        for bad in [8, 16, 0, -8, -16] {
             #expect(makeError("deflate", CodecParams(deflateWinbits: bad))?.kind == "invalidParams")
         }
-        for good in [9, 12, 15] {
+        for good in [9, 12, 15, -9, -11, -15] {
             _ = try Codecs.make("deflate", params: CodecParams(deflateWinbits: good)).makeStream()
         }
+    }
+
+    /// Issue 10 item 5: the kernel backend's defaults — a 2 KiB window (winbits 11), memory
+    /// level 9, zlib's default level.
+    @Test func deflateDefaultsAreTheKernels() throws {
+        let codec = try DeflateCodec()
+        #expect(codec.winbits == 11 && codec.level == -1)
+        #expect(try DeflateCodec(params: CodecParams(deflateWinbits: -11)).winbits == 11, "negative is raw deflate, as the kernel reads it")
     }
 
     @Test("window bits on a backend other than deflate", arguments: ["lzo", "lz4", "lz4hc", "zstd"])

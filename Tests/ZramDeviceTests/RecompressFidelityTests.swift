@@ -107,4 +107,34 @@ import ZramTestSupport
         #expect(Self.marked(f.device) == 0)
         for i in 0..<500 { #expect(try f.get(i) == Corpus.shared.page(5000 + i)) }
     }
+
+    /// Issue 10 item 5: `priority=1 level=19` was stored by algorithm name and copied to the
+    /// primary too, so zstd-1 → zstd-19 recompression ran level 19 twice and gained nothing.
+    @Test func algorithmParamsArePerPriority() throws {
+        let f = try DeviceFixture(algorithm: "zstd", configure: { device in
+            try device.writeAttribute("algorithm_params", "algo=zstd level=1")
+            try device.writeAttribute("recomp_algorithm", "algo=zstd priority=1")
+            try device.writeAttribute("algorithm_params", "priority=1 level=19")
+        })
+        defer { f.remove() }
+        for i in 0..<300 { try f.put(i, corpusPage: 7000 + i) }
+        let before = f.device.mmStat.comprDataSize
+        try f.device.writeAttribute("recompress", "")
+        let after = f.device.mmStat.comprDataSize
+        #expect(f.device.debugStat.recompressed > 0, "zstd-19 after zstd-1 shrinks pages")
+        #expect(after < before, "\(before) → \(after)")
+        for i in 0..<300 { #expect(try f.get(i) == Corpus.shared.page(7000 + i)) }
+    }
+
+    @Test func algoNamesTheLowestPriorityRunningIt() throws {
+        var config = DeviceConfig(primary: "zstd")
+        config.secondary[1] = AlgorithmChoice(name: "zstd")
+        try ZramDevice.applyParams(CodecParams(level: 7), algo: "zstd", priority: nil, to: &config) { _ in }
+        #expect(config.primary.params.level == 7 && config.secondary[1]!.params.level == nil)
+        try ZramDevice.applyParams(CodecParams(level: 19), algo: nil, priority: 1, to: &config) { _ in }
+        #expect(config.primary.params.level == 7 && config.secondary[1]!.params.level == 19)
+        try ZramDevice.applyParams(CodecParams(level: 5), algo: "deflate", priority: nil, to: &config) { _ in }
+        #expect(config.paramsByName["deflate"]?.level == 5, "kept until deflate is chosen")
+        expectErrno(.EINVAL) { try ZramDevice.applyParams(CodecParams(), algo: nil, priority: 2, to: &config) { _ in } }
+    }
 }

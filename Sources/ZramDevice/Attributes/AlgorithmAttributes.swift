@@ -72,7 +72,7 @@ extension ZramDevice {
             params.level = try AttributeParsing.signed(level, "level")
         }
         if let bits = value("deflate.winbits") {
-            params.deflateWinbits = try AttributeParsing.unsigned(bits, "deflate.winbits")
+            params.deflateWinbits = try AttributeParsing.signed(bits, "deflate.winbits")
         }
         if let dict = value("dict") {
             params.dictionary = try readDictionary(dict)
@@ -81,16 +81,41 @@ extension ZramDevice {
         let priority = try value("priority").map { p throws(ZramError) in try AttributeParsing.unsigned(p, "priority") }
         if let priority, priority > 3 { throw ZramError(.EINVAL, "priority must be 0...3, not \(priority)") }
         try withPreInitConfig("algorithm_params") { config throws(ZramError) in
-            // No algo= and no priority= means the primary algorithm, as priority=0.
-            let chosen = priority ?? 0
-            guard let name = algo ?? (chosen == 0 ? config.primary.name : config.secondary[chosen]?.name) else { throw ZramError(.EINVAL, "no algorithm has priority \(chosen)") }
-            // Check the parameters now, so a bad level fails here and not at disksize.
-            do { _ = try makeCodec(name, params, config.pageSize) } catch {
-                throw ZramError(.EINVAL, "\(name): \(error)")
+            let pageSize = config.pageSize
+            try Self.applyParams(params, algo: algo, priority: priority, to: &config) { name throws(ZramError) in
+                // Check the parameters now, so a bad level fails here and not at disksize.
+                do { _ = try makeCodec(name, params, pageSize) } catch {
+                    throw ZramError(.EINVAL, "\(name): \(error)")
+                }
             }
-            config.paramsByName[name] = params
-            if config.primary.name == name { config.primary.params = params }
-            for p in 1...3 where config.secondary[p]?.name == name { config.secondary[p]!.params = params }
+        }
+    }
+
+    /// Stores `params` where the kernel keeps them: per priority. `priority=N` names the
+    /// priority; `algo=NAME` the lowest priority running NAME (the kernel's lookup); neither
+    /// the primary. An algorithm no priority runs yet keeps them by name until it is chosen
+    /// (a zramd extension: the kernel refuses that with EINVAL).
+    static func applyParams(_ params: CodecParams, algo: String?, priority: Int?, to config: inout DeviceConfig,
+                            check: (String) throws(ZramError) -> Void) throws(ZramError) {
+        if let algo {
+            try check(algo)
+            if config.primary.name == algo {
+                config.primary.params = params
+            } else if let p = (1...3).first(where: { config.secondary[$0]?.name == algo }) {
+                config.secondary[p]!.params = params
+            } else {
+                config.paramsByName[algo] = params
+            }
+            return
+        }
+        let chosen = priority ?? 0
+        if chosen == 0 {
+            try check(config.primary.name)
+            config.primary.params = params
+        } else {
+            guard let name = config.secondary[chosen]?.name else { throw ZramError(.EINVAL, "no algorithm has priority \(chosen)") }
+            try check(name)
+            config.secondary[chosen]!.params = params
         }
     }
 
