@@ -12,39 +12,94 @@ extension ZramDevice {
     public func write(_ index: Int, _ page: UnsafeRawBufferPointer) throws(ZramError) {
         try requireLive("writing pages") { live throws(ZramError) in
             try checkIO(live, index: index, length: page.count)
-            if let word = Self.sameFilledWord(page) {
-                live.slots.withLock(index) {
-                    freeSlotLocked(live, index)
-                    live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
-                }
-                live.stats.samePages.add(1, ordering: .relaxed)
-                live.stats.pagesStored.add(1, ordering: .relaxed)
-                return
-            }
-            try withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst throws(ZramError) in
-                let compressed: Int?
-                do {
-                    compressed = try live.streams[0]!.compress(page, into: dst)
+            try writePage(live, index, page)
+        }
+    }
+
+    /// Stores `pages` (a whole number of pages) in slots `first`, `first + 1`, …
+    ///
+    /// The whole request is checked before any slot is touched: a range that leaves the
+    /// disk or a body that is not whole pages changes nothing (and counts in `invalid_io`,
+    /// as a single page would). A failure part-way (ENOMEM, EIO) leaves the pages before
+    /// it written, as a block device's partial write does; the error says how many.
+    /// - Throws: ERANGE / EINVAL as above, E2BIG past `maxPages`, then what `write` throws.
+    public func write(from first: Int, _ pages: UnsafeRawBufferPointer, maxPages: Int) throws(ZramError) {
+        try requireLive("writing pages") { live throws(ZramError) in
+            let count = try checkBatch(live, first: first, bytes: pages.count, maxPages: maxPages)
+            let size = live.pageSize
+            for i in 0..<count {
+                do throws(ZramError) {
+                    try writePage(live, first + i, UnsafeRawBufferPointer(rebasing: pages[(i * size)..<((i + 1) * size)]))
                 } catch {
-                    live.stats.failedWrites.add(1, ordering: .relaxed)
-                    throw ZramError(.EIO, "compression failed: \(error)")
+                    throw ZramError(error.errno, "wrote \(i) of \(count) pages: \(error.reason)")
                 }
-                let huge = compressed.map { $0 > live.hugeThreshold } ?? true
-                let source = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
-                let handle = try allocate(live, length: source.count)
-                live.pool.write(handle, source)
-                live.slots.withLock(index) {
-                    freeSlotLocked(live, index)
-                    live.slots[index] = SlotState(
-                        value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
-                        priority: 0, accessTime: live.now)
-                }
-                live.stats.comprDataSize.add(source.count, ordering: .relaxed)
-                live.stats.pagesStored.add(1, ordering: .relaxed)
-                if huge {
-                    live.stats.hugePages.add(1, ordering: .relaxed)
-                    live.stats.hugePagesSince.add(1, ordering: .relaxed)
-                }
+            }
+        }
+    }
+
+    /// Reads `count` slots from `first` into `pages`; an empty slot reads as zeros (a block
+    /// device's unwritten sectors). Checked whole before anything is read, as `write(from:)`.
+    public func read(from first: Int, count: Int, into pages: UnsafeMutableRawBufferPointer, maxPages: Int) throws(ZramError) {
+        try requireLive("reading pages") { live throws(ZramError) in
+            guard count > 0 else { throw ZramError(.EINVAL, "count= must be a positive integer") }
+            _ = try checkBatch(live, first: first, bytes: count * live.pageSize, maxPages: maxPages)
+            let size = live.pageSize
+            for i in 0..<count {
+                let page = UnsafeMutableRawBufferPointer(rebasing: pages[(i * size)..<((i + 1) * size)])
+                if try !readPage(live, first + i, into: page) { page.initializeMemory(as: UInt8.self, repeating: 0) }
+            }
+        }
+    }
+
+    /// The number of pages in a batch of `bytes` from slot `first`, or the error to send.
+    private func checkBatch(_ live: LiveDevice, first: Int, bytes: Int, maxPages: Int) throws(ZramError) -> Int {
+        guard bytes > 0, bytes % live.pageSize == 0 else {
+            live.stats.invalidIO.add(1, ordering: .relaxed)
+            throw ZramError(.EINVAL, "a batch is a whole number of \(live.pageSize)-byte pages, not \(bytes) bytes")
+        }
+        let count = bytes / live.pageSize
+        guard count <= maxPages else { throw ZramError(.E2BIG, "\(count) pages in one batch (at most \(maxPages))") }
+        guard first >= 0, first < live.slots.count, count <= live.slots.count - first else {
+            live.stats.invalidIO.add(1, ordering: .relaxed)
+            throw ZramError(.ERANGE, "pages \(first)..<\(first + count) are outside 0..<\(live.slots.count)")
+        }
+        return count
+    }
+
+    /// The write path for one checked slot and page.
+    private func writePage(_ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer) throws(ZramError) {
+        if let word = Self.sameFilledWord(page) {
+            live.slots.withLock(index) {
+                freeSlotLocked(live, index)
+                live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
+            }
+            live.stats.samePages.add(1, ordering: .relaxed)
+            live.stats.pagesStored.add(1, ordering: .relaxed)
+            return
+        }
+        try withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst throws(ZramError) in
+            let compressed: Int?
+            do {
+                compressed = try live.streams[0]!.compress(page, into: dst)
+            } catch {
+                live.stats.failedWrites.add(1, ordering: .relaxed)
+                throw ZramError(.EIO, "compression failed: \(error)")
+            }
+            let huge = compressed.map { $0 > live.hugeThreshold } ?? true
+            let source = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
+            let handle = try allocate(live, length: source.count)
+            live.pool.write(handle, source)
+            live.slots.withLock(index) {
+                freeSlotLocked(live, index)
+                live.slots[index] = SlotState(
+                    value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
+                    priority: 0, accessTime: live.now)
+            }
+            live.stats.comprDataSize.add(source.count, ordering: .relaxed)
+            live.stats.pagesStored.add(1, ordering: .relaxed)
+            if huge {
+                live.stats.hugePages.add(1, ordering: .relaxed)
+                live.stats.hugePagesSince.add(1, ordering: .relaxed)
             }
         }
     }
@@ -56,20 +111,25 @@ extension ZramDevice {
     public func read(_ index: Int, into page: UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool {
         try requireLive("reading pages") { live throws(ZramError) -> Bool in
             try checkIO(live, index: index, length: page.count)
-            return try live.slots.withLock(index) { () throws(ZramError) -> Bool in
-                var state = live.slots[index]
-                guard state.flags.contains(.stored) else { return false }
-                do throws(ZramError) {
-                    try restoreLocked(live, state, into: page)
-                } catch {
-                    live.stats.failedReads.add(1, ordering: .relaxed)
-                    throw error
-                }
-                state.flags.subtract([.idle, .postProcessing])
-                state.accessTime = live.now
-                live.slots[index] = state
-                return true
+            return try readPage(live, index, into: page)
+        }
+    }
+
+    /// The read path for one checked slot.
+    private func readPage(_ live: LiveDevice, _ index: Int, into page: UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool {
+        try live.slots.withLock(index) { () throws(ZramError) -> Bool in
+            var state = live.slots[index]
+            guard state.flags.contains(.stored) else { return false }
+            do throws(ZramError) {
+                try restoreLocked(live, state, into: page)
+            } catch {
+                live.stats.failedReads.add(1, ordering: .relaxed)
+                throw error
             }
+            state.flags.subtract([.idle, .postProcessing])
+            state.accessTime = live.now
+            live.slots[index] = state
+            return true
         }
     }
 

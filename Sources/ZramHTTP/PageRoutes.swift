@@ -109,9 +109,8 @@ extension ZramRouter {
         return .offload(route: route) { request in
             do throws(ZramError) {
                 guard extra.isEmpty else { throw ZramError(.EINVAL, "unknown query parameter \(extra[0])") }
-                guard let from, let first = Int(from), first >= 0 else {
-                    throw ZramError(.EINVAL, "from= must be a non-negative integer")
-                }
+                // A negative from= is out of range: the device counts it, as a single page's.
+                guard let from, let first = Int(from) else { throw ZramError(.EINVAL, "from= must be an integer") }
                 if method == "PUT" {
                     return try Self.putBatch(device, first, request.body, maxPages: maxPages)
                 }
@@ -126,31 +125,14 @@ extension ZramRouter {
     }
 
     static func putBatch(_ device: ZramDevice, _ first: Int, _ body: UnsafeRawBufferPointer, maxPages: Int) throws(ZramError) -> Response {
-        let pageSize = device.pageSize
-        guard !body.isEmpty, body.count % pageSize == 0 else {
-            throw ZramError(.EINVAL, "a batch body is a whole number of \(pageSize)-byte pages, not \(body.count) bytes")
-        }
-        let pages = body.count / pageSize
-        guard pages <= maxPages else { throw ZramError(.E2BIG, "\(pages) pages in one batch (at most \(maxPages))") }
-        for i in 0..<pages {
-            do {
-                try device.write(first + i, UnsafeRawBufferPointer(rebasing: body[(i * pageSize)..<((i + 1) * pageSize)]))
-            } catch {
-                throw ZramError(error.errno, "wrote \(i) of \(pages) pages: \(error.reason)")
-            }
-        }
+        try device.write(from: first, body, maxPages: maxPages)
         return Response(status: 204)
     }
 
     static func getBatch(_ device: ZramDevice, _ first: Int, _ pages: Int, maxPages: Int) throws(ZramError) -> Response {
         guard pages <= maxPages else { throw ZramError(.E2BIG, "\(pages) pages in one batch (at most \(maxPages))") }
-        let pageSize = device.pageSize
-        let body = try ResponseBody(capacity: pages * pageSize) { (all) throws(ZramError) -> Int in
-            for i in 0..<pages {
-                let page = UnsafeMutableRawBufferPointer(rebasing: all[(i * pageSize)..<((i + 1) * pageSize)])
-                // An empty slot reads as zeros, as a block device's unwritten sectors.
-                if try !device.read(first + i, into: page) { page.initializeMemory(as: UInt8.self, repeating: 0) }
-            }
+        let body = try ResponseBody(capacity: pages * device.pageSize) { (all) throws(ZramError) -> Int in
+            try device.read(from: first, count: pages, into: all, maxPages: maxPages)
             return all.count
         }
         return Response(status: 200, headers: octetStream, body: body)

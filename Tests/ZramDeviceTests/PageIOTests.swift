@@ -86,3 +86,32 @@ import ZramTestSupport
         #expect(try device.readAttribute("mm_stat") == "       0        0        0        0        0        0        0        0        0\n")
     }
 }
+
+/// Issue 10 item 3: a batch whose range crossed the end of the disk wrote the pages before
+/// the end, then answered 400; a body that was not whole pages was not counted.
+@Suite struct BatchValidationTests {
+    @Test func aRejectedBatchChangesNothingAndCounts() throws {
+        let f = try DeviceFixture(disksize: "1M")
+        defer { f.remove() }
+        let slots = f.device.slotCount
+        let pages = (0..<4).flatMap { Corpus.shared.page(40 + $0) }
+        try pages.withUnsafeBytes { body in
+            expectErrno(.ERANGE) { try f.device.write(from: slots - 2, body, maxPages: 16) }
+            expectErrno(.ERANGE) { try f.device.write(from: -1, body, maxPages: 16) }
+            expectErrno(.EINVAL) { try f.device.write(from: 0, UnsafeRawBufferPointer(rebasing: body[..<4097]), maxPages: 16) }
+            expectErrno(.EINVAL) { try f.device.write(from: 0, UnsafeRawBufferPointer(rebasing: body[..<0]), maxPages: 16) }
+            expectErrno(.E2BIG) { try f.device.write(from: 0, body, maxPages: 3) }
+        }
+        #expect(f.device.mmStat.origDataSize == 0, "nothing was written")
+        #expect(f.device.ioStat.invalidIO == 4, "E2BIG is a server limit, the rest count")
+        var out = [UInt8](repeating: 1, count: 2 * 4096)
+        try out.withUnsafeMutableBytes { buffer in
+            expectErrno(.ERANGE) { try f.device.read(from: slots - 1, count: 2, into: buffer, maxPages: 16) }
+        }
+        #expect(f.device.ioStat.invalidIO == 5)
+        try pages.withUnsafeBytes { try f.device.write(from: slots - 4, $0, maxPages: 16) }
+        var back = [UInt8](repeating: 0, count: pages.count)
+        try back.withUnsafeMutableBytes { try f.device.read(from: slots - 4, count: 4, into: $0, maxPages: 16) }
+        #expect(back == pages)
+    }
+}
