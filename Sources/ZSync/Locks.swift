@@ -52,6 +52,8 @@ public final class PThreadRWLock: @unchecked Sendable {
 
     @inline(__always) public func readLock() { pthread_rwlock_rdlock(rw) }
     @inline(__always) public func writeLock() { pthread_rwlock_wrlock(rw) }
+    /// Takes the lock for writing only if no one holds it.
+    @inline(__always) public func tryWriteLock() -> Bool { pthread_rwlock_trywrlock(rw) == 0 }
     @inline(__always) public func unlock() { pthread_rwlock_unlock(rw) }
 }
 

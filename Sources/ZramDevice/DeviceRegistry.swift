@@ -29,12 +29,19 @@ public final class DeviceRegistry: Sendable {
         }
     }
 
-    /// Removes device `id` after freeing everything it holds.
-    /// - Throws: ENODEV for an unknown id.
+    /// Removes device `id` after freeing everything it holds. Requests that found the
+    /// device before it went fail with ENODEV from then on, wherever they were routed.
+    /// - Throws: ENODEV for an unknown id; EBUSY while it runs post-processing or I/O
+    ///   keeps it busy (zram's hot_remove of a device in use), and then nothing changes.
     public func hotRemove(_ id: Int) throws(ZramError) {
-        let device = devices.withLock { $0.removeValue(forKey: id) }
-        guard let device else { throw ZramError(.ENODEV, "there is no zram\(id)") }
-        device.reset()
+        guard let device = devices.withLock({ $0[id] }) else { throw ZramError.noDevice("zram\(id)") }
+        try device.remove()
+        devices.withLock { if $0[id] === device { $0[id] = nil } }
+    }
+
+    /// `hot_remove` with the body one would `echo`: a device id.
+    public func hotRemove(body: String) throws(ZramError) {
+        try hotRemove(AttributeParsing.unsigned(body, "hot_remove device id"))
     }
 
     /// Device `id`, if it exists.

@@ -11,11 +11,24 @@ public enum Errno: String, Sendable, Equatable, CaseIterable {
 public struct ZramError: Error, Equatable, Sendable, CustomStringConvertible {
     public let errno: Errno
     public let reason: String
+    /// The device itself does not exist (or was removed): HTTP 404, where ENODEV otherwise
+    /// means "no backing device" (409).
+    public let deviceMissing: Bool
 
     public init(_ errno: Errno, _ reason: String) {
         self.errno = errno
         self.reason = reason
+        deviceMissing = false
     }
+
+    private init(missing name: String) {
+        errno = .ENODEV
+        reason = "there is no \(name)"
+        deviceMissing = true
+    }
+
+    /// ENODEV for a device that does not exist, or was removed while a request held it.
+    public static func noDevice(_ name: String) -> ZramError { ZramError(missing: name) }
 
     /// `EINVAL: <why>`, the text after `zramd: ` in an error body.
     public var description: String { "\(errno.rawValue): \(reason)" }

@@ -4,7 +4,7 @@ extension ZramDevice {
     /// - Returns: pages newly marked.
     @discardableResult
     public func markIdle(olderThan age: Int? = nil) throws(ZramError) -> Int {
-        try requireLive("idle") { live in
+        try withMaintenance("idle") { live in
             let now = live.now
             var marked = 0
             for index in 0..<live.slots.count {
@@ -25,6 +25,6 @@ extension ZramDevice {
     /// - Returns: chunks (pages) freed.
     @discardableResult
     public func compact() throws(ZramError) -> Int {
-        try requireLive("compact") { $0.pool.compact() }
+        try withMaintenance("compact") { $0.pool.compact() }
     }
 }

@@ -47,7 +47,7 @@ extension ZramDevice {
     /// - Returns: pages recompressed.
     @discardableResult
     public func recompress(_ request: RecompressRequest) throws(ZramError) -> Int {
-        try requireLive("recompress") { live throws(ZramError) -> Int in
+        try withMaintenance("recompress") { live throws(ZramError) -> Int in
             let configured = (1...3).filter { live.streams[$0] != nil }
             guard let top = configured.last else {
                 throw ZramError(.EINVAL, "no recomp_algorithm is set for \(name)")

@@ -38,7 +38,7 @@ extension ZramDevice {
     ///   EIO when `writeback_limit` is exhausted before any page or the store fails.
     @discardableResult
     public func writeback(_ request: WritebackRequest) throws(ZramError) -> Int {
-        try requireLive("writeback") { live throws(ZramError) -> Int in
+        try withMaintenance("writeback") { live throws(ZramError) -> Int in
             guard let backing = live.backing else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
             for range in request.ranges where range.upperBound >= live.slots.count {
                 throw ZramError(.ERANGE, "page index \(range.upperBound) is outside 0..<\(live.slots.count)")

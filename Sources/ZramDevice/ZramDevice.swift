@@ -1,3 +1,4 @@
+import Glibc
 import ZSync
 import Synchronization
 import ZComp
@@ -7,11 +8,14 @@ import ZramBacking
 /// One zram device: configuration before `disksize`, pages and post-processing after.
 ///
 /// Locks: `stateLock` is held for reading by every page operation and attribute that
-/// needs the live device, and for writing only by initialisation and `reset` (zram's
-/// `init_lock`); readers never exclude each other. Below it, each slot has its own
-/// sleepable lock (`SlotTable`), and the allocator and stream pools lock themselves.
-/// Nothing that covers more than one slot is held while compressing, decompressing
-/// or doing SQLite I/O.
+/// needs the live device or the configuration. It is held for writing only for moments:
+/// to change the pre-init configuration, to publish a device built outside it (`disksize`)
+/// and to take it away again (`reset`, `hot_remove`), whose teardown also runs outside it.
+/// A writer never waits behind post-processing (EBUSY at once) nor more than
+/// `writeLockPatience` behind I/O in flight (EBUSY), so no worker thread is held by one
+/// device's long work. Below it, each slot has its own sleepable lock (`SlotTable`), and
+/// the allocator and stream pools lock themselves. Nothing that covers more than one slot
+/// is held while compressing, decompressing or doing SQLite I/O.
 public final class ZramDevice: @unchecked Sendable {
     public let id: Int
     /// Where `backing_dev` and `dict=` files must live.
@@ -23,6 +27,12 @@ public final class ZramDevice: @unchecked Sendable {
     var live: LiveDevice?
     var config: DeviceConfig
     var disksize = 0
+    /// Set by `hot_remove`: every later request fails with ENODEV, whoever routed it.
+    var removed = false
+    /// True while `disksize` builds the live device outside the lock.
+    var initialising = false
+    /// Post-processing runs (writeback, recompress, compact, idle) in progress.
+    let maintenanceRunning = Atomic<Int>(0)
     /// What `reset` restores: the configuration the device was created with.
     let initialConfig: DeviceConfig
 
@@ -48,7 +58,8 @@ public final class ZramDevice: @unchecked Sendable {
         self.makeCodec = makeCodec
     }
 
-    public var pageSize: Int { config.pageSize }
+    /// The page size, which no attribute changes (`reset` keeps it).
+    public var pageSize: Int { initialConfig.pageSize }
 
     /// Runs `body` with the live device under the state lock held for reading.
     @inline(__always)
@@ -59,20 +70,68 @@ public final class ZramDevice: @unchecked Sendable {
         return try body(live)
     }
 
-    /// Like `withLive`, but an uninitialised device is `error`.
+    /// Like `withLive`, but an uninitialised device is EINVAL and a removed one ENODEV.
     @inline(__always)
     func requireLive<R>(_ what: String, _ body: (LiveDevice) throws(ZramError) -> R) throws(ZramError) -> R {
-        let result: R? = try withLive(body)
-        guard let result else { throw ZramError(.EINVAL, "\(name) is not initialised; write disksize before \(what)") }
-        return result
+        stateLock.readLock()
+        defer { stateLock.unlock() }
+        guard let live else {
+            if removed { throw ZramError.noDevice(name) }
+            throw ZramError(.EINVAL, "\(name) is not initialised; write disksize before \(what)")
+        }
+        return try body(live)
+    }
+
+    /// How long a state-lock writer waits for I/O in flight before it answers EBUSY.
+    static let writeLockPatience = 250  // milliseconds
+
+    /// Runs `body` with the state lock held for writing, taken without waiting behind
+    /// post-processing or for long behind anything else: a worker thread must not sleep
+    /// through another request's long work.
+    /// - Throws: EBUSY when post-processing runs or I/O keeps the lock busy.
+    func withStateWriteLock<R>(_ what: String, _ body: () throws(ZramError) -> R) throws(ZramError) -> R {
+        guard maintenanceRunning.load(ordering: .sequentiallyConsistent) == 0 else {
+            throw ZramError(.EBUSY, "\(what): \(name) is running post-processing; try again when it finishes")
+        }
+        var waited = 0
+        while !stateLock.tryWriteLock() {
+            guard waited < Self.writeLockPatience else { throw ZramError(.EBUSY, "\(what): \(name) is busy; try again") }
+            usleep(1000)
+            waited += 1
+        }
+        defer { stateLock.unlock() }
+        return try body()
+    }
+
+    /// Runs post-processing on the live device; counted so that writers refuse at once.
+    func withMaintenance<R>(_ what: String, _ body: (LiveDevice) throws(ZramError) -> R) throws(ZramError) -> R {
+        maintenanceRunning.add(1, ordering: .sequentiallyConsistent)
+        defer { maintenanceRunning.subtract(1, ordering: .sequentiallyConsistent) }
+        return try requireLive(what, body)
     }
 
     /// Runs `body` with the configuration, refusing once the device is initialised (zram's pre-init attributes).
     func withPreInitConfig<R>(_ attribute: String, _ body: (inout DeviceConfig) throws(ZramError) -> R) throws(ZramError) -> R {
-        stateLock.writeLock()
+        // An initialised device refuses at once, whatever holds the lock for reading.
+        try checkUninitialised(attribute)
+        return try withStateWriteLock(attribute) { () throws(ZramError) -> R in
+            try checkUninitialisedLocked(attribute)
+            return try body(&config)
+        }
+    }
+
+    /// ENODEV for a removed device, EBUSY once initialised (or being initialised).
+    private func checkUninitialised(_ what: String) throws(ZramError) {
+        stateLock.readLock()
         defer { stateLock.unlock() }
-        guard live == nil else { throw ZramError(.EBUSY, "\(attribute) cannot change while \(name) is initialised; reset it first") }
-        return try body(&config)
+        try checkUninitialisedLocked(what)
+    }
+
+    private func checkUninitialisedLocked(_ what: String) throws(ZramError) {
+        guard !removed else { throw ZramError.noDevice(name) }
+        guard live == nil, !initialising else {
+            throw ZramError(.EBUSY, "\(what) cannot change while \(name) is initialised; reset it first")
+        }
     }
 
     /// The capacity in bytes (`disksize`), 0 until initialised.
@@ -90,32 +149,88 @@ public final class ZramDevice: @unchecked Sendable {
     }
 
     /// Initialises the device with `bytes` of capacity (zram's `echo N > disksize`).
+    ///
+    /// The slot table, allocator, streams and backing store are built with no lock held
+    /// (a large slot table takes a while to zero), then published in a moment.
     public func initialise(disksize bytes: Int) throws(ZramError) {
+        let config = try withStateWriteLock("disksize") { () throws(ZramError) -> DeviceConfig in
+            try checkUninitialisedLocked("disksize")
+            initialising = true
+            return self.config
+        }
+        let built: LiveDevice
+        do throws(ZramError) {
+            let slotCount = bytes / config.pageSize
+            guard slotCount > 0 else { throw ZramError(.EINVAL, "disksize must be at least one page (\(config.pageSize) bytes)") }
+            var backing: BackingStore?
+            if let file = config.backingDev {
+                do {
+                    let path = try BackingStore.resolve(name: file, inDataDir: dataDir)
+                    backing = try BackingStore(path: path, pageSize: config.pageSize)
+                } catch {
+                    throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "backing_dev \(file): \(error.reason)")
+                }
+            }
+            built = try LiveDevice(slotCount: slotCount, config: config, backing: backing, makeCodec: makeCodec)
+        } catch {
+            _ = finishInitialising(nil)
+            throw error
+        }
+        guard finishInitialising(built) else {
+            built.backing?.close()
+            throw ZramError.noDevice(name)
+        }
+    }
+
+    /// Publishes what `initialise` built (or nothing, when it failed) and ends initialisation.
+    private func finishInitialising(_ built: LiveDevice?) -> Bool {
+        // No other writer gets in while `initialising` is set, and readers hold the lock
+        // only briefly: waiting here is short and must not fail.
         stateLock.writeLock()
         defer { stateLock.unlock() }
-        guard live == nil else { throw ZramError(.EBUSY, "\(name) is already initialised; reset it first") }
-        let slotCount = bytes / config.pageSize
-        guard slotCount > 0 else { throw ZramError(.EINVAL, "disksize must be at least one page (\(config.pageSize) bytes)") }
-        var backing: BackingStore?
-        if let file = config.backingDev {
-            do {
-                let path = try BackingStore.resolve(name: file, inDataDir: dataDir)
-                backing = try BackingStore(path: path, pageSize: config.pageSize)
-            } catch {
-                throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "backing_dev \(file): \(error.reason)")
-            }
-        }
-        live = try LiveDevice(slotCount: slotCount, config: config, backing: backing, makeCodec: makeCodec)
-        disksize = slotCount * config.pageSize
+        initialising = false
+        guard let built, !removed else { return false }
+        live = built
+        disksize = built.slots.count * built.pageSize
+        return true
     }
 
     /// Frees every page and the allocator's memory and forgets the statistics, limits,
     /// algorithms and backing device, as zram's `reset` does; disksize goes back to 0.
-    /// Waits for operations in flight.
+    /// Waits for operations in flight (the `reset` attribute uses `resetNow`).
     public func reset() {
         stateLock.writeLock()
-        defer { stateLock.unlock() }
-        live?.backing?.close()
+        let old = takeLiveLocked()
+        stateLock.unlock()
+        old?.backing?.close()
+    }
+
+    /// `reset` for the attribute: EBUSY instead of waiting behind post-processing or I/O.
+    func resetNow() throws(ZramError) {
+        let old = try withStateWriteLock("reset") { () throws(ZramError) -> LiveDevice? in
+            guard !removed else { throw ZramError.noDevice(name) }
+            guard !initialising else { throw ZramError(.EBUSY, "reset: \(name) is being initialised") }
+            return takeLiveLocked()
+        }
+        // The pages, the allocator's memory and the store go with no lock held.
+        old?.backing?.close()
+    }
+
+    /// Removes the device for `hot_remove`: every later request fails with ENODEV.
+    /// - Throws: EBUSY as `resetNow`; ENODEV when it is already removed.
+    func remove() throws(ZramError) {
+        let old = try withStateWriteLock("hot_remove") { () throws(ZramError) -> LiveDevice? in
+            guard !removed else { throw ZramError.noDevice(name) }
+            guard !initialising else { throw ZramError(.EBUSY, "hot_remove: \(name) is being initialised") }
+            removed = true
+            return takeLiveLocked()
+        }
+        old?.backing?.close()
+    }
+
+    /// Forgets the live device and the settings; the caller holds the lock for writing.
+    private func takeLiveLocked() -> LiveDevice? {
+        let old = live
         live = nil
         disksize = 0
         config = initialConfig
@@ -123,5 +238,6 @@ public final class ZramDevice: @unchecked Sendable {
         writebackLimitEnabled.store(false, ordering: .relaxed)
         writebackBudget.store(0, ordering: .relaxed)
         writebackBatchSize.store(32, ordering: .relaxed)
+        return old
     }
 }

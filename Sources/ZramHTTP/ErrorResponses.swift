@@ -42,12 +42,12 @@ enum ErrorResponse {
         var headers: [(name: String, value: String)] = []
         if error.errno == .EAGAIN || error.errno == .EIO { headers.append(("Retry-After", "1")) }
         if let allow { headers.append(("Allow", allow)) }
-        return Response(status: error.errno.httpStatus, headers: headers, text: ErrorText.body(error))
+        return Response(status: error.deviceMissing ? 404 : error.errno.httpStatus, headers: headers, text: ErrorText.body(error))
     }
 
     /// 404 for a device that does not exist.
     static func noDevice(_ name: String) -> Response {
-        Response(status: 404, text: ErrorText.body(ZramError(.ENODEV, "there is no \(name)")))
+        make(ZramError.noDevice(name))
     }
 
     /// 405 with the methods the path takes.

@@ -88,12 +88,10 @@ extension ZramRouter {
             return .inline(ErrorResponse.wrongMethod(request.method, allow: "POST", hint: "; reading hot_add creates a device, so over HTTP it takes POST"), route: "hot_add")
         case ("hot_remove", "POST"), ("hot_remove", "PUT"):
             return .offload(route: "hot_remove") { request in
-                let text = String(decoding: request.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                guard let id = Int(text), id >= 0 else {
-                    return ErrorResponse.make(ZramError(.EINVAL, "hot_remove takes a device id, not \"\(text)\""))
+                guard let text = String(validating: request.body, as: UTF8.self) else {
+                    return ErrorResponse.make(ZramError(.EINVAL, "the body is not UTF-8 text"))
                 }
-                guard registry.device(id) != nil else { return ErrorResponse.noDevice("zram\(id)") }
-                return Self.run { () throws(ZramError) in try registry.hotRemove(id) }
+                return Self.run { () throws(ZramError) in try registry.hotRemove(body: text) }
             }
         case ("hot_remove", _):
             return .inline(ErrorResponse.wrongMethod(request.method, allow: "POST, PUT"), route: "hot_remove")

@@ -45,7 +45,15 @@ extension ZramDevice {
     public func readAttribute(_ name: String) throws(ZramError) -> String {
         guard let attribute = Self.attributeTable[name] else { throw ZramError(.ENOENT, "\(self.name) has no attribute \(name)") }
         guard let show = attribute.show else { throw ZramError(.EACCES, "\(name) is write-only") }
+        try checkNotRemoved()
         return try show(self)
+    }
+
+    /// ENODEV once `hot_remove` took the device away (a request may still hold it).
+    func checkNotRemoved() throws(ZramError) {
+        stateLock.readLock()
+        defer { stateLock.unlock() }
+        if removed { throw ZramError.noDevice(name) }
     }
 
     /// What `echo <body> > /sys/block/zram<id>/<name>` does.
@@ -53,6 +61,7 @@ extension ZramDevice {
     public func writeAttribute(_ name: String, _ body: String) throws(ZramError) {
         guard let attribute = Self.attributeTable[name] else { throw ZramError(.ENOENT, "\(self.name) has no attribute \(name)") }
         guard let store = attribute.store else { throw ZramError(.EACCES, "\(name) is read-only") }
+        try checkNotRemoved()
         try store(self, body)
     }
 }

@@ -24,7 +24,7 @@ extension ZramDevice {
             guard try AttributeParsing.unsigned(body, "reset") > 0 else {
                 throw ZramError(.EINVAL, "reset takes a positive integer")
             }
-            device.reset()
+            try device.resetNow()
         }),
     ]
 }
