@@ -129,3 +129,86 @@ def test_slow_batch_does_not_delay_single_page_gets(slow_server, corpus):
     # The batch landed whole.
     check = requests.get(s.url(f"/dev/zram0/pages?from=10000&count={min(count, 64)}"), timeout=30)
     assert check.content == batch[: min(count, 64) * PAGE]
+
+
+def _slow_zram0_with_zram1(zramd_factory, workers):
+    """zram0 compressing with zstd level 19 (a slow codec), zram1 hot-added, uninitialised, lz4."""
+    s = zramd_factory("--disksize", "0", "--comp-algorithm", "zstd", "--workers", str(workers))
+    for attr, body in [("algorithm_params", "algo=zstd level=19"), ("disksize", "64M")]:
+        assert s.put_attr("zram0", attr, body).status_code == 204
+    assert s.http.post("/sys/class/zram-control/hot_add").text == "1\n"
+    assert s.put_attr("zram1", "comp_algorithm", "lz4").status_code == 204
+    return s
+
+
+def test_requests_routed_before_hot_remove_get_404(zramd_factory, corpus):
+    """Issue 10 item 2: with the only worker busy, hot_remove 1, disksize and a batch PUT to
+    zram1 were routed to the old device object and all answered 204 for data that then no
+    longer existed. Requests that reach a removed device are refused with 404 ENODEV."""
+    s = _slow_zram0_with_zram1(zramd_factory, workers=1)
+    pages = corpus.incompressible_ish(300)
+    busy = threading.Thread(target=lambda: requests.put(s.url("/dev/zram0/pages?from=0"), data=b"".join(pages), timeout=120))
+    busy.start()
+    time.sleep(0.2)  # the worker is compressing at zstd-19
+    results = {}
+
+    def send(name, method, path, body):
+        results[name] = requests.request(method, s.url(path), data=body, timeout=120)
+
+    threads = []
+    for name, method, path, body in [("hot_remove", "POST", "/sys/class/zram-control/hot_remove", b"1"),
+                                     ("disksize", "PUT", "/sys/block/zram1/disksize", b"1M"),
+                                     ("batch", "PUT", "/dev/zram1/pages?from=0", b"".join(pages[:4]))]:
+        t = threading.Thread(target=send, args=(name, method, path, body))
+        t.start()
+        threads.append(t)
+        time.sleep(0.1)  # queued behind the busy worker in this order
+    busy.join(120)
+    for t in threads:
+        t.join(120)
+    assert results["hot_remove"].status_code == 204, results["hot_remove"].text
+    for name in ("disksize", "batch"):
+        r = results[name]
+        assert r.status_code == 404 and r.text.startswith("zramd: ENODEV: "), (name, r.status_code, r.text)
+    assert s.http.get("/sys/block").json() == ["zram0"]
+
+
+def test_attribute_writes_refuse_at_once_during_post_processing(zramd_factory, corpus):
+    """Issue 10 item 9: reset, disksize and pre-init attribute writes to a device running a long
+    recompression waited for it on the shared workers, and another device's batch GET took
+    seconds. They answer 409 EBUSY at once and zram1 is served meanwhile."""
+    s = zramd_factory("--disksize", "0", "--workers", "2")
+    for attr, body in [("recomp_algorithm", "algo=zstd priority=1"), ("algorithm_params", "priority=1 level=19"),
+                       ("disksize", "64M")]:
+        assert s.put_attr("zram0", attr, body).status_code == 204, attr
+    assert s.http.post("/sys/class/zram-control/hot_add").text == "1\n"
+    assert s.put_attr("zram1", "disksize", "16M").status_code == 204
+    stored = corpus.compressible(64)
+    assert s.http.put("/dev/zram1/pages?from=0", data=b"".join(stored)).status_code == 204
+    pool = corpus.compressible(3000)
+    for i in range(0, 6000, 1000):
+        batch = b"".join(pool[(i + j) % len(pool)] for j in range(1000))
+        assert s.http.put(f"/dev/zram0/pages?from={i}", data=batch).status_code == 204
+    started = time.monotonic()
+    recompress = threading.Thread(target=lambda: s.put_attr("zram0", "recompress", "", timeout=300))
+    recompress.start()
+    time.sleep(0.3)
+    refusals = []
+    for attr, body in [("reset", "1"), ("disksize", "8M"), ("comp_algorithm", "zstd"), ("backing_dev", "x.sqlite")] * 4:
+        t0 = time.monotonic()
+        r = s.put_attr("zram0", attr, body)
+        refusals.append(time.monotonic() - t0)
+        assert r.status_code == 409 and r.text.startswith("zramd: EBUSY: "), (attr, r.status_code, r.text)
+    t0 = time.monotonic()
+    r = s.http.get("/dev/zram1/pages?from=0&count=64")
+    batch_seconds = time.monotonic() - t0
+    still_running = recompress.is_alive()
+    recompress.join(300)
+    report = (f"recompression ran {time.monotonic() - started:.1f} s; refusals took at most {max(refusals) * 1e3:.0f} ms; "
+              f"zram1 batch GET {batch_seconds * 1e3:.0f} ms")
+    print(report)
+    assert still_running, "the recompression was still running while the writes were refused: " + report
+    assert r.status_code == 200 and r.content == b"".join(stored)
+    assert max(refusals) < 0.1, report
+    assert batch_seconds < 0.1, report
+    assert s.put_attr("zram0", "reset", "1").status_code == 204
