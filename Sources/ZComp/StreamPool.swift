@@ -44,9 +44,22 @@ public final class StreamPool: Sendable {
     ) throws(E) -> R {
         available.wait()
         defer { available.signal() }
+        return try onClaimedStream(body)
+    }
+
+    /// Runs `body` with a stream only if one is free right now; nil (and `body` not run) otherwise.
+    public func withStreamIfFree<R: Sendable, E: Error>(
+        _ body: (any CodecStream) throws(E) -> R
+    ) throws(E) -> R? {
+        guard available.wait(timeout: .now()) == .success else { return nil }
+        defer { available.signal() }
+        return try onClaimedStream(body)
+    }
+
+    /// Runs `body` on an unlocked stream; the caller holds one count of the semaphore, which
+    /// guarantees a stream is unlocked or about to be (a holder unlocks before it signals).
+    private func onClaimedStream<R: Sendable, E: Error>(_ body: (any CodecStream) throws(E) -> R) throws(E) -> R {
         let start = hint.wrappingAdd(1, ordering: .relaxed).oldValue
-        // The semaphore guarantees at least one stream is unlocked or about to be,
-        // since a holder unlocks its mutex before it signals.
         while true {
             for offset in 0..<streams.count {
                 let i = (start &+ offset) % streams.count
@@ -55,6 +68,26 @@ public final class StreamPool: Sendable {
                 }
             }
         }
+    }
+
+    /// `compress` for a thread that must not sleep: nil at once when every stream is busy.
+    public func compressIfFree(
+        _ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) -> CompressedLength? {
+        let start = compressTimer == nil ? 0 : Self.nanoseconds()
+        let result = try withStreamIfFree { stream throws(CodecError) in CompressedLength(length: try stream.compress(page, into: dst)) }
+        if result != nil { compressTimer?.record(nanoseconds: Self.nanoseconds() &- start) }
+        return result
+    }
+
+    /// `decompress` for a thread that must not sleep: false at once when every stream is busy.
+    public func decompressIfFree(
+        _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) -> Bool {
+        let start = decompressTimer == nil ? 0 : Self.nanoseconds()
+        guard try withStreamIfFree({ stream throws(CodecError) in try stream.decompress(src, into: page) }) != nil else { return false }
+        decompressTimer?.record(nanoseconds: Self.nanoseconds() &- start)
+        return true
     }
 
     /// Compresses one page with a pooled stream; nil when it does not fit in less than a page.
@@ -80,6 +113,12 @@ public final class StreamPool: Sendable {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
+}
+
+/// What `compressIfFree` produced: the compressed length, nil when the page does not fit
+/// in less than a page.
+public struct CompressedLength: Sendable, Equatable {
+    public let length: Int?
 }
 
 /// What a codec did with one page, for metrics.

@@ -54,6 +54,8 @@ public final class PThreadRWLock: @unchecked Sendable {
     @inline(__always) public func writeLock() { pthread_rwlock_wrlock(rw) }
     /// Takes the lock for writing only if no one holds it.
     @inline(__always) public func tryWriteLock() -> Bool { pthread_rwlock_trywrlock(rw) == 0 }
+    /// Takes the lock for reading only if no writer holds it.
+    @inline(__always) public func tryReadLock() -> Bool { pthread_rwlock_tryrdlock(rw) == 0 }
     @inline(__always) public func unlock() { pthread_rwlock_unlock(rw) }
 }
 

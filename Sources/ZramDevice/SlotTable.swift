@@ -85,6 +85,15 @@ final class SlotTable: @unchecked Sendable {
             && meta[index].compareExchange(expected: seen, desired: seen | Self.lockBit, ordering: .acquiring).exchanged
     }
 
+    /// Takes the lock, sleeping for it when `wait`; without `wait`, only if it is free.
+    @inline(__always) func lock(_ index: Int, wait: Bool) -> Bool {
+        if wait {
+            lock(index)
+            return true
+        }
+        return tryLock(index)
+    }
+
     /// Releases slot `index`'s lock and wakes its sleepers.
     @inline(__always) func unlock(_ index: Int) {
         meta[index].bitwiseAnd(~Self.lockBit, ordering: .sequentiallyConsistent)

@@ -12,7 +12,7 @@ extension ZramDevice {
     public func write(_ index: Int, _ page: UnsafeRawBufferPointer) throws(ZramError) {
         try requireLive("writing pages") { live throws(ZramError) in
             try checkIO(live, index: index, length: page.count)
-            try writePage(live, index, page)
+            _ = try writePage(live, index, page, wait: true)
         }
     }
 
@@ -29,7 +29,7 @@ extension ZramDevice {
             let size = live.pageSize
             for i in 0..<count {
                 do throws(ZramError) {
-                    try writePage(live, first + i, UnsafeRawBufferPointer(rebasing: pages[(i * size)..<((i + 1) * size)]))
+                    _ = try writePage(live, first + i, UnsafeRawBufferPointer(rebasing: pages[(i * size)..<((i + 1) * size)]), wait: true)
                 } catch {
                     throw ZramError(error.errno, "wrote \(i) of \(count) pages: \(error.reason)")
                 }
@@ -46,7 +46,7 @@ extension ZramDevice {
             let size = live.pageSize
             for i in 0..<count {
                 let page = UnsafeMutableRawBufferPointer(rebasing: pages[(i * size)..<((i + 1) * size)])
-                if try !readPage(live, first + i, into: page) { page.initializeMemory(as: UInt8.self, repeating: 0) }
+                if try readPage(live, first + i, into: page, wait: true) != true { page.initializeMemory(as: UInt8.self, repeating: 0) }
             }
         }
     }
@@ -67,20 +67,27 @@ extension ZramDevice {
     }
 
     /// The write path for one checked slot and page.
-    private func writePage(_ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer) throws(ZramError) {
+    /// - Parameter wait: false on a polling thread: nothing sleeps, and false comes back
+    ///   (the slot unchanged) when a compression stream or the slot lock is busy.
+    func writePage(_ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer, wait: Bool) throws(ZramError) -> Bool {
         if let word = Self.sameFilledWord(page) {
-            live.slots.withLock(index) {
-                freeSlotLocked(live, index)
-                live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
-            }
+            guard live.slots.lock(index, wait: wait) else { return false }
+            freeSlotLocked(live, index)
+            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
+            live.slots.unlock(index)
             live.stats.samePages.add(1, ordering: .relaxed)
             live.stats.pagesStored.add(1, ordering: .relaxed)
-            return
+            return true
         }
-        try withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst throws(ZramError) in
+        return try withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst throws(ZramError) -> Bool in
             let compressed: Int?
             do {
-                compressed = try live.streams[0]!.compress(page, into: dst)
+                if wait {
+                    compressed = try live.streams[0]!.compress(page, into: dst)
+                } else {
+                    guard let result = try live.streams[0]!.compressIfFree(page, into: dst) else { return false }
+                    compressed = result.length
+                }
             } catch {
                 live.stats.failedWrites.add(1, ordering: .relaxed)
                 throw ZramError(.EIO, "compression failed: \(error)")
@@ -89,18 +96,22 @@ extension ZramDevice {
             let source = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
             let handle = try allocate(live, length: source.count)
             live.pool.write(handle, source)
-            live.slots.withLock(index) {
-                freeSlotLocked(live, index)
-                live.slots[index] = SlotState(
-                    value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
-                    priority: 0, accessTime: live.now)
+            guard live.slots.lock(index, wait: wait) else {
+                live.pool.free(handle)
+                return false
             }
+            freeSlotLocked(live, index)
+            live.slots[index] = SlotState(
+                value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
+                priority: 0, accessTime: live.now)
+            live.slots.unlock(index)
             live.stats.comprDataSize.add(source.count, ordering: .relaxed)
             live.stats.pagesStored.add(1, ordering: .relaxed)
             if huge {
                 live.stats.hugePages.add(1, ordering: .relaxed)
                 live.stats.hugePagesSince.add(1, ordering: .relaxed)
             }
+            return true
         }
     }
 
@@ -111,38 +122,51 @@ extension ZramDevice {
     public func read(_ index: Int, into page: UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool {
         try requireLive("reading pages") { live throws(ZramError) -> Bool in
             try checkIO(live, index: index, length: page.count)
-            return try readPage(live, index, into: page)
+            return try readPage(live, index, into: page, wait: true)!
         }
     }
 
     /// The read path for one checked slot.
-    private func readPage(_ live: LiveDevice, _ index: Int, into page: UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool {
-        try live.slots.withLock(index) { () throws(ZramError) -> Bool in
-            var state = live.slots[index]
-            guard state.flags.contains(.stored) else { return false }
-            do throws(ZramError) {
-                try restoreLocked(live, state, into: page)
-            } catch {
-                live.stats.failedReads.add(1, ordering: .relaxed)
-                throw error
-            }
-            state.flags.subtract([.idle, .postProcessing])
-            state.accessTime = live.now
-            live.slots[index] = state
-            return true
+    /// - Parameter wait: false on a polling thread: nil comes back at once when the slot lock
+    ///   or a decompression stream is busy or the page is in the backing store (SQLite I/O),
+    ///   decided under the slot lock.
+    /// - Returns: whether the slot held a page; nil when it would have to wait.
+    func readPage(_ live: LiveDevice, _ index: Int, into page: UnsafeMutableRawBufferPointer, wait: Bool) throws(ZramError) -> Bool? {
+        guard live.slots.lock(index, wait: wait) else { return nil }
+        defer { live.slots.unlock(index) }
+        var state = live.slots[index]
+        guard state.flags.contains(.stored) else { return false }
+        if !wait, state.flags.contains(.writtenBack) { return nil }
+        do throws(ZramError) {
+            guard try restoreLocked(live, state, into: page, wait: wait) else { return nil }
+        } catch {
+            live.stats.failedReads.add(1, ordering: .relaxed)
+            throw error
         }
+        state.flags.subtract([.idle, .postProcessing])
+        state.accessTime = live.now
+        live.slots[index] = state
+        return true
     }
 
     /// Frees slot `index` (zram's discard); idempotent.
     public func discard(_ index: Int) throws(ZramError) {
         try requireLive("discarding pages") { live throws(ZramError) in
-            guard index >= 0, index < live.slots.count else {
-                live.stats.invalidIO.add(1, ordering: .relaxed)
-                throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
-            }
-            let freed = live.slots.withLock(index) { freeSlotLocked(live, index) }
-            if freed { live.stats.notifyFree.add(1, ordering: .relaxed) }
+            _ = try discardSlot(live, index, wait: true)
         }
+    }
+
+    /// The discard path; false, with nothing changed, when `wait` is false and the slot is locked.
+    func discardSlot(_ live: LiveDevice, _ index: Int, wait: Bool) throws(ZramError) -> Bool {
+        guard index >= 0, index < live.slots.count else {
+            live.stats.invalidIO.add(1, ordering: .relaxed)
+            throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
+        }
+        guard live.slots.lock(index, wait: wait) else { return false }
+        let freed = freeSlotLocked(live, index)
+        live.slots.unlock(index)
+        if freed { live.stats.notifyFree.add(1, ordering: .relaxed) }
+        return true
     }
 
     /// The number of slots (disksize / page size), 0 before initialisation.
@@ -180,7 +204,11 @@ extension ZramDevice {
     }
 
     /// Restores a stored slot's page; the caller holds the slot lock.
-    func restoreLocked(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) throws(ZramError) {
+    /// - Returns: false, with `page` unspecified, only when `wait` is false and every
+    ///   decompression stream is busy.
+    @discardableResult
+    func restoreLocked(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer,
+                       wait: Bool = true) throws(ZramError) -> Bool {
         if state.flags.contains(.same) {
             Self.fill(page, with: state.value)
         } else if state.flags.contains(.writtenBack) {
@@ -191,21 +219,28 @@ extension ZramDevice {
                 if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
             }
         } else {
-            try decompressObject(live, state, into: page)
+            return try decompressObject(live, state, into: page, wait: wait)
         }
+        return true
     }
 
     /// Decompresses an allocator object with the stream pool of the slot's priority.
-    func decompressObject(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) throws(ZramError) {
+    /// - Returns: false when `wait` is false and every stream is busy.
+    func decompressObject(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer,
+                          wait: Bool) throws(ZramError) -> Bool {
         let handle = Handle(raw: UInt32(state.value))
         guard let streams = live.streams[state.priority] else {
             throw ZramError(.EIO, "no algorithm for priority \(state.priority)")
         }
-        try withUnsafeTemporaryAllocation(byteCount: state.size, alignment: 16) { scratch throws(ZramError) in
+        return try withUnsafeTemporaryAllocation(byteCount: state.size, alignment: 16) { scratch throws(ZramError) -> Bool in
             let mapping = live.pool.readBegin(handle, length: state.size, scratch: scratch)
             defer { live.pool.readEnd(mapping) }
             do {
-                try streams.decompress(mapping.bytes, into: page)
+                if wait {
+                    try streams.decompress(mapping.bytes, into: page)
+                    return true
+                }
+                return try streams.decompressIfFree(mapping.bytes, into: page)
             } catch {
                 throw ZramError(.EIO, "stored page does not decompress: \(error)")
             }

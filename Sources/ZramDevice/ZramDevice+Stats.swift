@@ -138,22 +138,19 @@ extension ZramDevice {
     /// Slot `index`'s flags, size and priority, without counting as an access; nil when empty.
     /// - Throws: ERANGE outside the disk, EINVAL before initialisation.
     public func slotInfo(_ index: Int) throws(ZramError) -> SlotInfo? {
-        try requireLive("slot info") { live throws(ZramError) -> SlotInfo? in
-            guard index >= 0, index < live.slots.count else {
-                throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
-            }
-            let state = live.slots.withLock(index) { live.slots[index] }
-            guard state.flags.contains(.stored) else { return nil }
-            return SlotInfo(flags: state.flagLetters, compressedSize: state.size, priority: state.priority)
-        }
+        try requireLive("slot info") { live throws(ZramError) -> SlotInfo? in try slotInfo(live, index, wait: true)! }
     }
 
-    /// True when reading slot `index` may be slow (its page is in the backing store). A hint
-    /// read without the slot lock, for deciding where to serve a request.
-    public func readMayBeSlow(_ index: Int) -> Bool {
-        withLive { live in
-            index >= 0 && index < live.slots.count && live.slots.peekFlags(index).contains(.writtenBack)
-        } ?? false
+    /// The slot-info path; nil when `wait` is false and the slot is locked.
+    func slotInfo(_ live: LiveDevice, _ index: Int, wait: Bool) throws(ZramError) -> SlotInfo?? {
+        guard index >= 0, index < live.slots.count else {
+            throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
+        }
+        guard live.slots.lock(index, wait: wait) else { return nil }
+        let state = live.slots[index]
+        live.slots.unlock(index)
+        guard state.flags.contains(.stored) else { return .some(nil) }
+        return SlotInfo(flags: state.flagLetters, compressedSize: state.size, priority: state.priority)
     }
 
     /// What opening the backing store did with an existing file, and its last fault; nil without one.

@@ -75,11 +75,18 @@ public final class ZramDevice: @unchecked Sendable {
     func requireLive<R>(_ what: String, _ body: (LiveDevice) throws(ZramError) -> R) throws(ZramError) -> R {
         stateLock.readLock()
         defer { stateLock.unlock() }
+        return try body(liveLocked(what))
+    }
+
+    /// The live device; the caller holds the state lock.
+    /// - Throws: ENODEV when removed, EINVAL when not initialised.
+    @inline(__always)
+    func liveLocked(_ what: String) throws(ZramError) -> LiveDevice {
         guard let live else {
             if removed { throw ZramError.noDevice(name) }
             throw ZramError(.EINVAL, "\(name) is not initialised; write disksize before \(what)")
         }
-        return try body(live)
+        return live
     }
 
     /// How long a state-lock writer waits for I/O in flight before it answers EBUSY.

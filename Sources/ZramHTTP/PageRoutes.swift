@@ -26,25 +26,40 @@ extension ZramRouter {
         return routePage(request, device, index)
     }
 
-    /// Single-page requests.
+    /// Single-page requests. Each is tried inline first, with nothing allowed to wait: a
+    /// busy slot, a busy codec stream or a page in SQLite (found under the slot lock) sends
+    /// the request to a worker instead, so a polling thread never sleeps behind slow work.
     func routePage(_ request: borrowing Request, _ device: ZramDevice, _ index: Int) -> Dispatch {
         switch request.method {
         case "GET":
-            if device.readMayBeSlow(index) {
-                return .offload(route: "page_get") { _ in Self.getPage(device, index) }
-            }
-            return .inline(Self.getPage(device, index), route: "page_get")
+            if let response = Self.getPageInline(device, index) { return .inline(response, route: "page_get") }
+            return .offload(route: "page_get") { _ in Self.getPage(device, index) }
         case "HEAD":
-            return .inline(Self.headPage(device, index), route: "page_head")
+            if let response = Self.headPage(device, index, inline: true) { return .inline(response, route: "page_head") }
+            return .offload(route: "page_head") { _ in Self.headPage(device, index, inline: false)! }
         case "PUT":
-            if CodecSpeed.compressesInline(device.primaryAlgorithm) {
-                return .inline(Self.putPage(device, index, request.body), route: "page_put")
+            if CodecSpeed.compressesInline(device.primaryAlgorithm),
+               let response = Self.inline({ () throws(ZramError) in try device.writeIfFree(index, request.body) }) {
+                return .inline(response, route: "page_put")
             }
             return .offload(route: "page_put") { request in Self.putPage(device, index, request.body) }
         case "DELETE":
-            return .inline(Self.run { () throws(ZramError) in try device.discard(index) }, route: "page_delete")
+            if let response = Self.inline({ () throws(ZramError) in try device.discardIfFree(index) }) {
+                return .inline(response, route: "page_delete")
+            }
+            return .offload(route: "page_delete") { _ in Self.run { () throws(ZramError) in try device.discard(index) } }
         default:
             return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD, PUT, DELETE"), route: "page")
+        }
+    }
+
+    /// 204 or the error for an inline attempt; nil when it would have waited.
+    static func inline(_ body: () throws(ZramError) -> Inline<Void>) -> Response? {
+        do {
+            guard case .done = try body() else { return nil }
+            return Response(status: 204)
+        } catch {
+            return ErrorResponse.make(error)
         }
     }
 
@@ -63,13 +78,29 @@ extension ZramRouter {
     }
 
     static func getPage(_ device: ZramDevice, _ index: Int) -> Response {
+        getPage(device, index) { (page) throws(ZramError) -> Bool? in try device.read(index, into: page) }!
+    }
+
+    /// GET on a polling thread; nil when it would have waited.
+    static func getPageInline(_ device: ZramDevice, _ index: Int) -> Response? {
+        getPage(device, index) { (page) throws(ZramError) -> Bool? in
+            guard case .done(let found) = try device.readIfFree(index, into: page) else { return nil }
+            return found
+        }
+    }
+
+    /// A GET answered by `read`, which fills the page and says whether the slot held one (nil:
+    /// it would have waited, and there is no response).
+    private static func getPage(_ device: ZramDevice, _ index: Int,
+                                _ read: (UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool?) -> Response? {
         do {
-            var found = false
+            var found: Bool?
             // Decompressed straight into the response buffer: the page is never copied again.
             let body = try ResponseBody(capacity: device.pageSize) { (page) throws(ZramError) -> Int in
-                found = try device.read(index, into: page)
+                found = try read(page)
                 return page.count
             }
+            guard let found else { return nil }
             guard found else { return ErrorResponse.make(ZramError(.ENOENT, "slot \(index) holds no page")) }
             return Response(status: 200, headers: octetStream, body: body)
         } catch {
@@ -77,9 +108,17 @@ extension ZramRouter {
         }
     }
 
-    static func headPage(_ device: ZramDevice, _ index: Int) -> Response {
+    /// HEAD; with `inline`, nil when the slot is busy.
+    static func headPage(_ device: ZramDevice, _ index: Int, inline: Bool) -> Response? {
         do {
-            guard let info = try device.slotInfo(index) else {
+            let slot: SlotInfo?
+            if inline {
+                guard case .done(let info) = try device.slotInfoIfFree(index) else { return nil }
+                slot = info
+            } else {
+                slot = try device.slotInfo(index)
+            }
+            guard let info = slot else {
                 return ErrorResponse.make(ZramError(.ENOENT, "slot \(index) holds no page"))
             }
             // HEAD sends GET's Content-Length; the bytes themselves are never sent.
