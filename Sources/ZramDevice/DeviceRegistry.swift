@@ -41,7 +41,11 @@ public final class DeviceRegistry: Sendable {
 
     /// `hot_remove` with the body one would `echo`: a device id.
     public func hotRemove(body: String) throws(ZramError) {
-        try hotRemove(AttributeParsing.unsigned(body, "hot_remove device id"))
+        let id: Int
+        do { id = try AttributeParsing.unsigned(body, "device id") } catch {
+            throw ZramError(error.errno, "hot_remove takes a device id, not \"\(AttributeParsing.trimmed(body))\"")
+        }
+        try hotRemove(id)
     }
 
     /// Device `id`, if it exists.

@@ -146,10 +146,17 @@ def test_requests_routed_before_hot_remove_get_404(zramd_factory, corpus):
     zram1 were routed to the old device object and all answered 204 for data that then no
     longer existed. Requests that reach a removed device are refused with 404 ENODEV."""
     s = _slow_zram0_with_zram1(zramd_factory, workers=1)
-    pages = corpus.incompressible_ish(300)
-    busy = threading.Thread(target=lambda: requests.put(s.url("/dev/zram0/pages?from=0"), data=b"".join(pages), timeout=120))
+    pages = corpus.compressible(2000)
+    busy_seconds = []
+
+    def occupy():
+        t0 = time.monotonic()
+        requests.put(s.url("/dev/zram0/pages?from=0"), data=b"".join(pages), timeout=300)
+        busy_seconds.append(time.monotonic() - t0)
+
+    busy = threading.Thread(target=occupy)
     busy.start()
-    time.sleep(0.2)  # the worker is compressing at zstd-19
+    time.sleep(0.2)  # the worker is compressing 2,000 pages at zstd-19
     results = {}
 
     def send(name, method, path, body):
@@ -166,10 +173,11 @@ def test_requests_routed_before_hot_remove_get_404(zramd_factory, corpus):
     busy.join(120)
     for t in threads:
         t.join(120)
+    assert busy_seconds[0] > 1.0, f"the worker was busy for {busy_seconds[0]:.2f} s only: the requests were not queued"
     assert results["hot_remove"].status_code == 204, results["hot_remove"].text
     for name in ("disksize", "batch"):
         r = results[name]
-        assert r.status_code == 404 and r.text.startswith("zramd: ENODEV: "), (name, r.status_code, r.text)
+        assert r.status_code == 404 and r.text.startswith("zramd: ENODEV: "), (name, r.status_code, r.text, {k: v.status_code for k, v in results.items()})
     assert s.http.get("/sys/block").json() == ["zram0"]
 
 

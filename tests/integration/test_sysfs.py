@@ -54,7 +54,7 @@ def test_attribute_formats(server, corpus):
     assert stat_line(4).match(a("io_stat"))
     assert a("io_stat") == "       0        0        0        0\n"
     assert a("bd_stat") == "       0        0        0\n"
-    assert re.fullmatch(r"version: 1\n *\d+ +\d+ +\d+\n", a("debug_stat"))
+    assert re.fullmatch(r"version: 1\n *\d+ +\d+ +\d+ +\d+\n", a("debug_stat"))
     r = server.http.get("/sys/block/zram0/mm_stat")
     assert r.headers["Content-Type"].startswith("text/plain")
     r = server.http.head("/sys/block/zram0/mm_stat")
