@@ -19,6 +19,15 @@ import ZramTestSupport
         return (result, Double(end.tv_sec - start.tv_sec) * 1000 + Double(end.tv_nsec - start.tv_nsec) / 1e6)
     }
 
+    /// The calls measured while another thread holds what they would wait for (50 ms):
+    /// the median is under 5 ms, and none waited out the hold. The median, not the maximum:
+    /// on a loaded 2-core machine under a sanitizer a thread is sometimes descheduled for a
+    /// few scheduler ticks, which is not a lock.
+    static func expectNoWait(_ times: [Double], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let sorted = times.sorted()
+        #expect(sorted[sorted.count / 2] < 5 && sorted.last! < 40, "\(what): \(sorted) ms", sourceLocation: sourceLocation)
+    }
+
     static func wouldBlock<V>(_ result: Inline<V>) -> Bool {
         if case .wouldBlock = result { return true }
         return false
@@ -56,17 +65,21 @@ import ZramTestSupport
         }
         let busy = try #require(held, "one slot is held by the recompression")
         let other = 1 - busy
-        let (put, putMs) = try Corpus.shared.page(5).withUnsafeBytes { body in try Self.milliseconds { try f.device.writeIfFree(busy, body) } }
-        let (head, headMs) = try Self.milliseconds { try f.device.slotInfoIfFree(busy) }
-        let (delete, deleteMs) = try Self.milliseconds { try f.device.discardIfFree(busy) }
-        let (otherRead, otherMs) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try f.device.readIfFree(other, into: buffer) } }
-        #expect(Self.wouldBlock(put) && Self.wouldBlock(head) && Self.wouldBlock(delete))
-        if case .done(let found) = otherRead { #expect(found && page == Corpus.shared.page(1000 + other)) } else {
-            Issue.record("the other slot is free")
+        // Each call again and again while the slot stays held: none of them may wait for it.
+        var times: [Double] = [worst]
+        for _ in 0..<5 {
+            let (put, putMs) = try Corpus.shared.page(5).withUnsafeBytes { body in try Self.milliseconds { try f.device.writeIfFree(busy, body) } }
+            let (head, headMs) = try Self.milliseconds { try f.device.slotInfoIfFree(busy) }
+            let (delete, deleteMs) = try Self.milliseconds { try f.device.discardIfFree(busy) }
+            let (otherRead, otherMs) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try f.device.readIfFree(other, into: buffer) } }
+            #expect(Self.wouldBlock(put) && Self.wouldBlock(head) && Self.wouldBlock(delete))
+            if case .done(let found) = otherRead { #expect(found && page == Corpus.shared.page(1000 + other)) } else {
+                Issue.record("the other slot is free")
+            }
+            times += [putMs, headMs, deleteMs, otherMs]
         }
-        worst = [worst, putMs, headMs, deleteMs, otherMs].max()!
         finished.wait()
-        #expect(worst < 5, "an inline call waited \(worst) ms")
+        Self.expectNoWait(times, "inline calls on a slot held by recompression")
         #expect(try f.get(busy) == Corpus.shared.page(1000 + busy), "the busy slot was left unchanged")
     }
 
@@ -93,10 +106,14 @@ import ZramTestSupport
         }
         sleeping.wait()
         var page = [UInt8](repeating: 0, count: 4096)
-        let (result, ms) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try device.readIfFree(slot, into: buffer) } }
+        var times: [Double] = []
+        for _ in 0..<10 {
+            let (result, ms) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try device.readIfFree(slot, into: buffer) } }
+            #expect(Self.wouldBlock(result), "the only zstd stream is compressing")
+            times.append(ms)
+        }
         finished.wait()
-        #expect(Self.wouldBlock(result), "the only zstd stream is compressing")
-        #expect(ms < 5, "the inline read waited \(ms) ms for a stream")
+        Self.expectNoWait(times, "inline reads with every stream busy")
         _ = try page.withUnsafeMutableBytes { try device.read(slot, into: $0) }
         #expect(page == Corpus.shared.page(2000 + slot))
     }

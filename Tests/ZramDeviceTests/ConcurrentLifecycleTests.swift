@@ -136,16 +136,15 @@ final class SlowLifecycleCodec: Codec {
             finished.signal()
         }
         sleeping.wait()
+        var times: [Double] = []
         for (attribute, body) in [("reset", "1"), ("disksize", "8M"), ("comp_algorithm", "zstd"), ("backing_dev", "x.sqlite")] {
-            let ms = Self.milliseconds { expectErrno(.EBUSY) { try device.writeAttribute(attribute, body) } }
-            #expect(ms < 5, "\(attribute) took \(ms) ms to refuse")
+            times.append(Self.milliseconds { expectErrno(.EBUSY) { try device.writeAttribute(attribute, body) } })
         }
-        let ms = Self.milliseconds { expectErrno(.EBUSY) { try registry.hotRemove(0) } }
-        #expect(ms < 5, "hot_remove took \(ms) ms to refuse")
+        times.append(Self.milliseconds { expectErrno(.EBUSY) { try registry.hotRemove(0) } })
         #expect(registry.device(0) === device, "a refused hot_remove changes nothing")
-        let statMs = Self.milliseconds { _ = device.mmStat }
-        #expect(statMs < 5)
+        times.append(Self.milliseconds { _ = device.mmStat })
         finished.wait()
+        ConcurrentInlineIOTests.expectNoWait(times, "refusals during a recompression")
         try device.writeAttribute("reset", "1")
         #expect(!device.isInitialised)
     }
@@ -165,9 +164,9 @@ final class SlowLifecycleCodec: Codec {
                 finished.signal()
             }
             usleep(20_000)
-            var worst = 0.0
+            var times: [Double] = []
             for _ in 0..<10 {
-                worst = max(worst, Self.milliseconds {
+                times.append(Self.milliseconds {
                     _ = device.mmStat
                     _ = try? device.readAttribute("comp_algorithm")
                     _ = device.isInitialised
@@ -175,7 +174,7 @@ final class SlowLifecycleCodec: Codec {
                 usleep(5_000)
             }
             finished.wait()
-            #expect(worst < 5, "\(phase): statistics waited \(worst) ms")
+            ConcurrentInlineIOTests.expectNoWait(times, "statistics during \(phase)")
         }
         slow.on.store(false, ordering: .relaxed)
     }
