@@ -21,5 +21,16 @@ final class DeviceStats: Sendable {
     let writebackSkipped = Atomic<Int>(0)
     /// Recompression attempts a codec failed (the slot kept its object).
     let recompressFailed = Atomic<Int>(0)
+    // tier_stat: the tiering extensions.
+    /// Pages the automatic writer wrote back.
+    let autoWrittenBack = Atomic<Int>(0)
+    /// Written-back pages brought back into memory.
+    let promoted = Atomic<Int>(0)
+    /// Writes at mem_limit that went straight to the backing store.
+    let writesToBacking = Atomic<Int>(0)
+    /// Pages dropped at mem_limit by eviction.
+    let evicted = Atomic<Int>(0)
+    /// Time the automatic writer spent, in nanoseconds.
+    let autoWritebackNanos = Atomic<Int>(0)
 
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import ZComp
 import ZSmalloc
 import ZramBacking
@@ -16,6 +17,8 @@ final class LiveDevice: Sendable {
     /// The primary algorithm the device was initialised with.
     let primary: AlgorithmChoice
     let stats = DeviceStats()
+    /// Where eviction's CLOCK hand points next.
+    let clockHand = Atomic<Int>(0)
     /// Compressed results longer than this are stored as whole pages (`huge`).
     let hugeThreshold: Int
     private let clockStart: Int

@@ -18,8 +18,11 @@ public struct SlotFlags: OptionSet, Sendable, Hashable {
     public static let postProcessing = SlotFlags(rawValue: 1 << 22)
     /// The slot holds a page (object, same word or backing block).
     public static let stored = SlotFlags(rawValue: 1 << 26)
+    /// Accessed since the last pass of automatic writeback or eviction (CLOCK's reference
+    /// bit): such a page gets a second chance.
+    public static let referenced = SlotFlags(rawValue: 1 << 27)
 
-    static let all: SlotFlags = [.same, .writtenBack, .huge, .idle, .incompressible, .postProcessing, .stored]
+    static let all: SlotFlags = [.same, .writtenBack, .huge, .idle, .incompressible, .postProcessing, .stored, .referenced]
 }
 
 /// What a slot holds, read or written under its lock.
@@ -39,7 +42,7 @@ struct SlotState: Equatable {
 
 /// The slot table: 16 bytes per slot, one lock bit per slot.
 ///
-/// `meta` packs size (bits 0–16), flags (17–22, 26), the lock bit (23), the priority
+/// `meta` packs size (bits 0–16), flags (17–22, 26–27), the lock bit (23), the priority
 /// (24–25) and the access time in seconds (32–63); `value` is the handle, word or
 /// block. Only the lock holder reads or writes a slot's state; the lock bit's
 /// acquire/release orders those accesses. A lock may be kept while its holder sleeps.

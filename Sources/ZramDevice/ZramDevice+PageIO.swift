@@ -73,7 +73,7 @@ extension ZramDevice {
         if let word = Self.sameFilledWord(page) {
             guard live.slots.lock(index, wait: wait) else { return false }
             freeSlotLocked(live, index)
-            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
+            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same, .referenced], priority: 0, accessTime: live.now)
             live.slots.unlock(index)
             live.stats.samePages.add(1, ordering: .relaxed)
             live.stats.pagesStored.add(1, ordering: .relaxed)
@@ -94,25 +94,37 @@ extension ZramDevice {
             }
             let huge = compressed.map { $0 > live.hugeThreshold } ?? true
             let source = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
-            let handle = try allocate(live, length: source.count)
-            live.pool.write(handle, source)
-            guard live.slots.lock(index, wait: wait) else {
-                live.pool.free(handle)
-                return false
+            guard let handle = try allocate(live, length: source.count) else {
+                // At mem_limit: the zramd extensions may make room (SQLite I/O or eviction, so
+                // never on a polling thread); zram refuses the write.
+                if !wait, tieringMakesRoom(live) { return false }
+                return try writeOverLimit(live, index, page: page, object: source, huge: huge)
             }
-            freeSlotLocked(live, index)
-            live.slots[index] = SlotState(
-                value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
-                priority: 0, accessTime: live.now)
-            live.slots.unlock(index)
-            live.stats.comprDataSize.add(source.count, ordering: .relaxed)
-            live.stats.pagesStored.add(1, ordering: .relaxed)
-            if huge {
-                live.stats.hugePages.add(1, ordering: .relaxed)
-                live.stats.hugePagesSince.add(1, ordering: .relaxed)
-            }
-            return true
+            return installObject(live, index, handle, object: source, huge: huge, wait: wait)
         }
+    }
+
+    /// Copies `object` into the allocated `handle` and swaps it into slot `index`, freeing
+    /// what the slot held; false (the handle freed) when `wait` is false and the slot is locked.
+    func installObject(_ live: LiveDevice, _ index: Int, _ handle: Handle, object: UnsafeRawBufferPointer,
+                       huge: Bool, wait: Bool) -> Bool {
+        live.pool.write(handle, object)
+        guard live.slots.lock(index, wait: wait) else {
+            live.pool.free(handle)
+            return false
+        }
+        freeSlotLocked(live, index)
+        live.slots[index] = SlotState(
+            value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge, .referenced] : [.stored, .referenced],
+            priority: 0, accessTime: live.now)
+        live.slots.unlock(index)
+        live.stats.comprDataSize.add(object.count, ordering: .relaxed)
+        live.stats.pagesStored.add(1, ordering: .relaxed)
+        if huge {
+            live.stats.hugePages.add(1, ordering: .relaxed)
+            live.stats.hugePagesSince.add(1, ordering: .relaxed)
+        }
+        return true
     }
 
     /// Reads slot `index` into `page` (zram's read path).
@@ -144,6 +156,10 @@ extension ZramDevice {
             throw error
         }
         state.flags.subtract([.idle, .postProcessing])
+        if state.flags.contains(.writtenBack), wait {
+            promoteIfHot(live, index, &state, page: UnsafeRawBufferPointer(page))
+        }
+        state.flags.insert(.referenced)
         state.accessTime = live.now
         live.slots[index] = state
         return true
@@ -185,8 +201,10 @@ extension ZramDevice {
         }
     }
 
-    /// Allocates `length` bytes, honouring `mem_limit`; failures count in `failed_writes`.
-    func allocate(_ live: LiveDevice, length: Int) throws(ZramError) -> Handle {
+    /// Allocates `length` bytes within `mem_limit`; nil when the limit would be passed
+    /// (nothing allocated). Kicks the automatic writer past its high watermark.
+    /// - Throws: ENOMEM when the allocator itself is out of memory (`failed_writes`).
+    func allocate(_ live: LiveDevice, length: Int) throws(ZramError) -> Handle? {
         let handle: Handle
         do {
             handle = try live.pool.malloc(length)
@@ -195,11 +213,14 @@ extension ZramDevice {
             throw ZramError(.ENOMEM, "the allocator is out of memory")
         }
         let limit = memLimit.load(ordering: .relaxed)
-        if limit > 0, live.pool.memoryUsed > limit {
+        guard limit > 0 else { return handle }
+        let used = live.pool.memoryUsed
+        if used > limit {
             live.pool.free(handle)
-            live.stats.failedWrites.add(1, ordering: .relaxed)
-            throw ZramError(.ENOMEM, "mem_limit (\(limit) bytes) reached")
+            kickTierWriter(used: used, limit: limit)
+            return nil
         }
+        kickTierWriter(used: used, limit: limit)
         return handle
     }
 

@@ -26,6 +26,15 @@ public struct BDStat: Sendable, Equatable, Codable {
     public var writes = 0
 }
 
+/// The tiering extensions' counters (`tier_stat`).
+public struct TierStat: Sendable, Equatable {
+    public var autoWrittenBack = 0
+    public var promoted = 0
+    public var writesToBacking = 0
+    public var evicted = 0
+    public var autoWritebackMilliseconds = 0
+}
+
 /// zramd's `debug_stat` counters.
 public struct DebugStat: Sendable, Equatable, Codable {
     public var recompressAttempts = 0
@@ -74,6 +83,23 @@ extension ZramDevice {
                       writebackSkipped: live.stats.writebackSkipped.load(ordering: .relaxed),
                       recompressFailed: live.stats.recompressFailed.load(ordering: .relaxed))
         } ?? DebugStat()
+    }
+
+    public var tierStat: TierStat {
+        withLive { live in
+            TierStat(autoWrittenBack: live.stats.autoWrittenBack.load(ordering: .relaxed),
+                     promoted: live.stats.promoted.load(ordering: .relaxed),
+                     writesToBacking: live.stats.writesToBacking.load(ordering: .relaxed),
+                     evicted: live.stats.evicted.load(ordering: .relaxed),
+                     autoWritebackMilliseconds: live.stats.autoWritebackNanos.load(ordering: .relaxed) / 1_000_000)
+        } ?? TierStat()
+    }
+
+    /// The tiering settings as they are now, with the watermarks in bytes of `mem_limit`.
+    public var tieringState: (autoWriteback: Bool, highBytes: Int, lowBytes: Int, promote: Bool, evict: Bool) {
+        let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed))
+        return (tiering.autoWriteback.load(ordering: .relaxed), marks?.high ?? 0, marks?.low ?? 0,
+                tiering.promote.load(ordering: .relaxed), tiering.evict.load(ordering: .relaxed))
     }
 
     /// Resets the `mem_used_max` peak to the current use.

@@ -61,7 +61,7 @@ extension ZramDevice {
         }
     }
 
-    private func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int]) throws(ZramError) -> Int {
+    func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int]) throws(ZramError) -> Int {
         let pageSize = live.pageSize
         let unitsPerPage = max(1, pageSize / 4096)
         let batchSize = writebackBatchSize.load(ordering: .relaxed)
@@ -190,8 +190,10 @@ extension ZramDevice {
         try? live.backing?.free(Int64(state.value))
     }
 
-    /// Flags the slots among `indexes` that pass `eligible` as picked, largest first.
-    func markPostProcessing(_ live: LiveDevice, _ indexes: [Int], where eligible: (SlotState) -> Bool) -> [Int] {
+    /// Flags the slots among `indexes` that pass `eligible` as picked, largest first (or in
+    /// the order given).
+    func markPostProcessing(_ live: LiveDevice, _ indexes: [Int], largestFirst: Bool = true,
+                            where eligible: (SlotState) -> Bool) -> [Int] {
         var picked: [(index: Int, size: Int)] = []
         for index in indexes {
             live.slots.withLock(index) {
@@ -202,7 +204,7 @@ extension ZramDevice {
                 picked.append((index, state.size))
             }
         }
-        picked.sort { $0.size > $1.size }
+        if largestFirst { picked.sort { $0.size > $1.size } }
         return picked.map(\.index)
     }
 

@@ -45,6 +45,12 @@ public final class ZramDevice: @unchecked Sendable {
     let writebackBatchSize = Atomic<Int>(32)
     /// Serialises post-processing runs (writeback, recompress) as zram does.
     let postProcessLock = PThreadMutex()
+    /// The tiering extensions' settings and their background writer.
+    let tiering = TieringSettings()
+    let tierWriter = TierWriter()
+    /// Set by a front end that exports the device as a block device (NBD): such a device
+    /// refuses eviction, since a block device must never lose data.
+    public let exportedAsBlockDevice = Atomic<Bool>(false)
 
     /// Creates an uninitialised device.
     public init(id: Int, dataDir: String, config: DeviceConfig = DeviceConfig(),
@@ -56,6 +62,7 @@ public final class ZramDevice: @unchecked Sendable {
         self.config = config
         initialConfig = config
         self.makeCodec = makeCodec
+        tierWriter.attach(self)
     }
 
     /// The page size, which no attribute changes (`reset` keeps it).
@@ -245,6 +252,7 @@ public final class ZramDevice: @unchecked Sendable {
         writebackLimitEnabled.store(false, ordering: .relaxed)
         writebackBudget.store(0, ordering: .relaxed)
         writebackBatchSize.store(32, ordering: .relaxed)
+        tiering.reset()
         return old
     }
 }

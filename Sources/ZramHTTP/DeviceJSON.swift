@@ -10,6 +10,7 @@ enum DeviceJSON {
         "io_stat": ["failed_reads", "failed_writes", "invalid_io", "notify_free"],
         "bd_stat": ["bd_count", "bd_reads", "bd_writes"],
         "debug_stat": ["recompress_attempts", "recompressed", "writeback_skipped", "recompress_failed"],
+        "tier_stat": ["auto_written_back", "promoted", "writes_to_backing", "evicted", "auto_writeback_ms"],
     ]
 
     static func render(_ device: ZramDevice) -> String {
@@ -28,7 +29,15 @@ enum DeviceJSON {
     static func parse(_ name: String, _ text: String) -> Any {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         switch name {
-        case "mm_stat", "io_stat", "bd_stat", "debug_stat":
+        case "auto_writeback", "promotion", "eviction":
+            // `enable=1 high_watermark=95 …` → {"enable": 1, "high_watermark": 95, …}
+            var settings: [String: Int] = [:]
+            for pair in trimmed.split(separator: " ") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, let value = Int(parts[1]) { settings[String(parts[0])] = value }
+            }
+            return settings
+        case "mm_stat", "io_stat", "bd_stat", "debug_stat", "tier_stat":
             let numbers = trimmed.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
             // debug_stat starts with "version: 1".
             let values = name == "debug_stat" ? Array(numbers.dropFirst()) : numbers

@@ -98,6 +98,19 @@ public final class ServerMetrics: CodecObserver {
         counter("zram_notify_free_total", device, io.notifyFree, "Pages freed by discard")
         counter("zram_bd_reads_pages_total", device, bd.reads, "Backing store reads, in 4 KiB units")
         counter("zram_bd_writes_pages_total", device, bd.writes, "Backing store writes, in 4 KiB units")
+        // The tiering extensions (zramd's own).
+        let tiering = device.tieringState, tier = device.tierStat
+        gauge("zramd_auto_writeback_enabled", tiering.autoWriteback ? 1 : 0, "1 when automatic writeback is on")
+        gauge("zramd_auto_writeback_high_watermark_bytes", tiering.highBytes, "Memory use that starts automatic writeback (0 without mem_limit)")
+        gauge("zramd_auto_writeback_low_watermark_bytes", tiering.lowBytes, "Memory use automatic writeback brings memory under")
+        gauge("zramd_promotion_enabled", tiering.promote ? 1 : 0, "1 when hot written-back pages are brought back into memory")
+        gauge("zramd_eviction_enabled", tiering.evict ? 1 : 0, "1 when cold pages are dropped at mem_limit")
+        counter("zramd_auto_written_back_pages_total", device, tier.autoWrittenBack, "Pages written back by automatic writeback")
+        counter("zramd_promoted_pages_total", device, tier.promoted, "Written-back pages brought back into memory")
+        counter("zramd_writes_to_backing_pages_total", device, tier.writesToBacking, "Writes at mem_limit stored straight in the backing store")
+        counter("zramd_evicted_pages_total", device, tier.evicted, "Pages dropped at mem_limit by eviction")
+        registry.makeGauge(descriptor: Self.descriptor("zramd_auto_writeback_busy_seconds", "Time automatic writeback has spent since the device was initialised"),
+                           labels: labels).set(Double(tier.autoWritebackMilliseconds) / 1000)
     }
 
     /// Mirrors a device counter: increments by what it grew; a drop (reset) starts the series anew.

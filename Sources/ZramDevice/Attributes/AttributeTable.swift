@@ -33,7 +33,7 @@ extension ZramDevice {
     /// Every attribute of `/sys/block/zram<id>/`, each group's entries in its own file.
     static let attributeTable: [String: Attribute] = {
         let all = sizeAttributes + algorithmAttributes + postProcessingAttributes
-            + writebackSettingAttributes + memoryAttributes + statAttributes
+            + writebackSettingAttributes + memoryAttributes + statAttributes + tieringAttributes
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
 

@@ -1,0 +1,258 @@
+import Dispatch
+import Glibc
+import Synchronization
+import ZSmalloc
+import ZramBacking
+
+/// The tiering extensions (zramd's, off by default): automatic writeback between two
+/// watermarks of `mem_limit`, writes at the limit that go straight to the backing store
+/// (zswap's reject path), promotion of hot written-back pages, and eviction for devices
+/// without a backing store (memcached's behaviour).
+extension ZramDevice {
+    /// Whether a write over `mem_limit` is handled by an extension instead of failing.
+    func tieringMakesRoom(_ live: LiveDevice) -> Bool {
+        live.backing != nil ? tiering.autoWriteback.load(ordering: .relaxed) : tiering.evict.load(ordering: .relaxed)
+    }
+
+    /// A write that did not fit under `mem_limit`: stored in the backing store (automatic
+    /// writeback on), or stored after evicting cold pages (eviction on), or refused.
+    /// - Throws: ENOMEM (or ENOSPC from a full store) saying why nothing could make room.
+    func writeOverLimit(_ live: LiveDevice, _ index: Int, page: UnsafeRawBufferPointer, object: UnsafeRawBufferPointer,
+                        huge: Bool) throws(ZramError) -> Bool {
+        let limit = memLimit.load(ordering: .relaxed)
+        if let backing = live.backing, tiering.autoWriteback.load(ordering: .relaxed) {
+            try storeInBacking(live, backing, index, page: page, object: object, huge: huge)
+            return true
+        }
+        if live.backing == nil, tiering.evict.load(ordering: .relaxed) {
+            for round in 0..<8 {
+                guard evictColdest(live, count: 64) > 0 else { break }
+                // Freed objects leave holes in zspages; compaction turns them into free memory.
+                if round % 2 == 1 { _ = live.pool.compact() }
+                if let handle = try allocate(live, length: object.count) {
+                    return installObject(live, index, handle, object: object, huge: huge, wait: true)
+                }
+            }
+            live.stats.failedWrites.add(1, ordering: .relaxed)
+            throw ZramError(.ENOMEM, "mem_limit (\(limit) bytes) reached and eviction found nothing more to drop")
+        }
+        live.stats.failedWrites.add(1, ordering: .relaxed)
+        throw ZramError(.ENOMEM, "mem_limit (\(limit) bytes) reached")
+    }
+
+    /// Writes one page to the backing store and points slot `index` at it: what a write at
+    /// `mem_limit` does while automatic writeback is on. `compressed_writeback` and
+    /// `writeback_limit` apply as to any writeback.
+    private func storeInBacking(_ live: LiveDevice, _ backing: BackingStore, _ index: Int, page: UnsafeRawBufferPointer,
+                                object: UnsafeRawBufferPointer, huge: Bool) throws(ZramError) {
+        let limit = memLimit.load(ordering: .relaxed)
+        let units = max(1, live.pageSize / 4096)
+        let budgeted = writebackLimitEnabled.load(ordering: .relaxed)
+        if budgeted {
+            guard writebackBudget.subtract(units, ordering: .relaxed).newValue >= 0 else {
+                writebackBudget.add(units, ordering: .relaxed)
+                live.stats.failedWrites.add(1, ordering: .relaxed)
+                throw ZramError(.ENOMEM, "mem_limit (\(limit) bytes) reached and the writeback budget (writeback_limit) is spent")
+            }
+        }
+        let keepsCompressed = live.compressedWriteback
+        let bytes = keepsCompressed ? object : page
+        let block: Int64
+        do {
+            block = try backing.writeNew(pages: bytes, lengths: [bytes.count])[0]
+        } catch {
+            if budgeted { writebackBudget.add(units, ordering: .relaxed) }
+            live.stats.failedWrites.add(1, ordering: .relaxed)
+            let errno = Errno(rawValue: error.errnoName) ?? .EIO
+            throw ZramError(errno == .ENOSPC ? .ENOSPC : .EIO,
+                            "mem_limit (\(limit) bytes) reached and the backing store refused the page: \(error.reason)")
+        }
+        live.slots.withLock(index) {
+            freeSlotLocked(live, index)
+            var flags: SlotFlags = [.stored, .writtenBack, .referenced]
+            if keepsCompressed, huge { flags.insert(.huge) }
+            live.slots[index] = SlotState(value: UInt64(block), size: keepsCompressed ? object.count : live.pageSize,
+                                          flags: flags, priority: 0, accessTime: live.now)
+        }
+        live.stats.pagesStored.add(1, ordering: .relaxed)
+        live.stats.writesToBacking.add(1, ordering: .relaxed)
+    }
+
+    /// Drops up to `count` of the coldest pages (CLOCK: a page accessed since the hand last
+    /// passed gets a second chance); same-filled pages take no memory and stay.
+    /// - Returns: pages dropped.
+    func evictColdest(_ live: LiveDevice, count: Int) -> Int {
+        var dropped = 0
+        var scanned = 0
+        // Two turns of the hand: the first may only clear reference bits.
+        while dropped < count, scanned < 2 * live.slots.count {
+            let index = live.clockHand.wrappingAdd(1, ordering: .relaxed).oldValue % live.slots.count
+            scanned += 1
+            guard live.slots.tryLock(index) else { continue }
+            var state = live.slots[index]
+            if state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .postProcessing]) {
+                if state.flags.contains(.referenced) {
+                    state.flags.remove(.referenced)
+                    live.slots[index] = state
+                } else {
+                    freeSlotLocked(live, index)
+                    dropped += 1
+                }
+            }
+            live.slots.unlock(index)
+        }
+        live.stats.evicted.add(dropped, ordering: .relaxed)
+        return dropped
+    }
+
+    /// Brings a written-back page back into memory when it is read a second time within the
+    /// promotion window and memory is under the low watermark; the caller holds the slot lock
+    /// and has restored `page`. On any failure the page simply stays in the backing store.
+    func promoteIfHot(_ live: LiveDevice, _ index: Int, _ state: inout SlotState, page: UnsafeRawBufferPointer) {
+        guard tiering.promote.load(ordering: .relaxed), state.flags.contains(.referenced),
+              Int(live.now) - Int(state.accessTime) <= tiering.promoteWindow.load(ordering: .relaxed) else { return }
+        let limit = memLimit.load(ordering: .relaxed)
+        if let marks = tiering.watermarks(limit: limit), live.pool.memoryUsed >= marks.low { return }
+        withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst in
+            let compressed: Int?
+            do { compressed = try live.streams[0]!.compress(page, into: dst) } catch { return }
+            let huge = compressed.map { $0 > live.hugeThreshold } ?? true
+            let object = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
+            guard let handle = try? allocate(live, length: object.count) else { return }
+            live.pool.write(handle, object)
+            freeBackingBlock(live, state)
+            state = SlotState(value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge] : [.stored],
+                              priority: 0, accessTime: state.accessTime)
+            live.stats.comprDataSize.add(object.count, ordering: .relaxed)
+            if huge {
+                live.stats.hugePages.add(1, ordering: .relaxed)
+                live.stats.hugePagesSince.add(1, ordering: .relaxed)
+            }
+            live.stats.promoted.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Wakes the automatic writer when memory is past the high watermark.
+    @inline(__always)
+    func kickTierWriter(used: Int, limit: Int) {
+        guard tiering.autoWriteback.load(ordering: .relaxed),
+              let marks = tiering.watermarks(limit: limit), used > marks.high else { return }
+        tierWriter.kick()
+    }
+
+    /// One pass of the automatic writer: when memory is past the high watermark, writes back
+    /// until it is under the low one — huge and incompressible pages first, then the coldest
+    /// by access time, skipping (and un-marking) pages accessed since the last pass — in
+    /// `writeback_batch_size` transactions, then compacts.
+    /// - Returns: pages written back.
+    @discardableResult
+    func autoWritebackPass() -> Int {
+        guard tiering.autoWriteback.load(ordering: .relaxed),
+              let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed)) else { return 0 }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let written = (try? withMaintenance("automatic writeback") { live throws(ZramError) -> Int in
+            guard let backing = live.backing, live.pool.memoryUsed > marks.high else { return 0 }
+            postProcessLock.lock()
+            defer { postProcessLock.unlock() }
+            var total = 0
+            while live.pool.memoryUsed > marks.low {
+                let victims = pickColdest(live, bytes: live.pool.memoryUsed - marks.low)
+                guard !victims.isEmpty else { break }
+                let written: Int
+                do { written = try writeBack(live, backing, victims) } catch { break }
+                total += written
+                live.stats.autoWrittenBack.add(written, ordering: .relaxed)
+                _ = live.pool.compact()
+                if written == 0 { break }
+            }
+            return total
+        }) ?? 0
+        live { $0.stats.autoWritebackNanos.add(Int(DispatchTime.now().uptimeNanoseconds - start), ordering: .relaxed) }
+        return written
+    }
+
+    /// Runs `body` on the live device, if there is one (statistics that outlive a request).
+    private func live(_ body: (LiveDevice) -> Void) { _ = withLive(body) }
+
+    /// Marks and returns victims whose objects add up to at least `bytes`: huge and
+    /// incompressible first, then by access time, oldest first. Pages accessed since the last
+    /// pass lose their reference bit instead (the second chance).
+    private func pickColdest(_ live: LiveDevice, bytes: Int) -> [Int] {
+        var first: [(index: Int, size: Int)] = []
+        var cold: [(index: Int, time: UInt32, size: Int)] = []
+        for index in 0..<live.slots.count {
+            guard live.slots.tryLock(index) else { continue }
+            var state = live.slots[index]
+            if state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .writtenBack, .postProcessing]) {
+                if state.flags.contains(.referenced) {
+                    state.flags.remove(.referenced)
+                    live.slots[index] = state
+                } else if !state.flags.isDisjoint(with: [.huge, .incompressible]) {
+                    first.append((index, state.size))
+                } else {
+                    cold.append((index, state.accessTime, state.size))
+                }
+            }
+            live.slots.unlock(index)
+        }
+        cold.sort { $0.time < $1.time }
+        var chosen: [Int] = []
+        var sum = 0
+        for (index, size) in first.map({ ($0.index, $0.size) }) + cold.map({ ($0.index, $0.size) }) {
+            guard sum < bytes else { break }
+            chosen.append(index)
+            sum += size
+        }
+        return markPostProcessing(live, chosen, largestFirst: false) { state in
+            state.flags.contains(.stored) && state.flags.isDisjoint(with: [.same, .writtenBack, .referenced])
+        }
+    }
+}
+
+/// The thread that runs automatic writeback passes for one device (zswap's shrink worker):
+/// started the first time the device's `auto_writeback` is switched on, woken when memory
+/// passes the high watermark and at least once a second, at nice 10 like the other
+/// post-processing. It ends when the device goes away.
+final class TierWriter: @unchecked Sendable {
+    private let wake = DispatchSemaphore(value: 0)
+    private let started = Atomic<Bool>(false)
+    /// Set once, by the device's initialiser, before the writer is shared.
+    private weak var device: ZramDevice?
+
+    func attach(_ device: ZramDevice) { self.device = device }
+
+    /// Starts the thread if needed and wakes it.
+    func kick() {
+        if !started.load(ordering: .relaxed), started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            startThread()
+        }
+        wake.signal()
+    }
+
+    private func startThread() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let writer = Unmanaged<TierWriter>.fromOpaque(raw!).takeRetainedValue()
+            // On Linux the nice value is per thread, and 0 names the calling thread.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            writer.run()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        pthread_detach(thread)
+    }
+
+    private func run() {
+        while pass() {
+            _ = wake.wait(timeout: .now() + .seconds(1))
+        }
+    }
+
+    /// One pass; false once the device is gone.
+    private func pass() -> Bool {
+        guard let device else { return false }
+        device.autoWritebackPass()
+        return true
+    }
+}
