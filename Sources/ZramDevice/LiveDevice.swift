@@ -17,8 +17,6 @@ final class LiveDevice: Sendable {
     /// The primary algorithm the device was initialised with.
     let primary: AlgorithmChoice
     let stats = DeviceStats()
-    /// Where eviction's CLOCK hand points next.
-    let clockHand = Atomic<Int>(0)
     /// Compressed results longer than this are stored as whole pages (`huge`).
     let hugeThreshold: Int
     private let clockStart: Int

@@ -73,7 +73,7 @@ extension ZramDevice {
         if let word = Self.sameFilledWord(page) {
             guard live.slots.lock(index, wait: wait) else { return false }
             freeSlotLocked(live, index)
-            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same, .referenced], priority: 0, accessTime: live.now)
+            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
             live.slots.unlock(index)
             live.stats.samePages.add(1, ordering: .relaxed)
             live.stats.pagesStored.add(1, ordering: .relaxed)
@@ -115,7 +115,7 @@ extension ZramDevice {
         }
         freeSlotLocked(live, index)
         live.slots[index] = SlotState(
-            value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge, .referenced] : [.stored, .referenced],
+            value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge] : [.stored],
             priority: 0, accessTime: live.now)
         live.slots.unlock(index)
         live.stats.comprDataSize.add(object.count, ordering: .relaxed)

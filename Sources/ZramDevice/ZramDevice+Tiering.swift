@@ -25,8 +25,14 @@ extension ZramDevice {
             return true
         }
         if live.backing == nil, tiering.evict.load(ordering: .relaxed) {
+            var idle = 0
             for round in 0..<8 {
-                guard evictColdest(live, count: 64) > 0 else { break }
+                // A sweep that only took reference bits away evicts on the next one.
+                if evictColdest(live, count: 64) == 0 {
+                    idle += 1
+                    if idle == 2 { break }
+                    continue
+                }
                 // Freed objects leave holes in zspages; compaction turns them into free memory.
                 if round % 2 == 1 { _ = live.pool.compact() }
                 if let handle = try allocate(live, length: object.count) {
@@ -69,7 +75,7 @@ extension ZramDevice {
         }
         live.slots.withLock(index) {
             freeSlotLocked(live, index)
-            var flags: SlotFlags = [.stored, .writtenBack, .referenced]
+            var flags: SlotFlags = [.stored, .writtenBack]
             if keepsCompressed, huge { flags.insert(.huge) }
             live.slots[index] = SlotState(value: UInt64(block), size: keepsCompressed ? object.count : live.pageSize,
                                           flags: flags, priority: 0, accessTime: live.now)
@@ -78,28 +84,18 @@ extension ZramDevice {
         live.stats.writesToBacking.add(1, ordering: .relaxed)
     }
 
-    /// Drops up to `count` of the coldest pages (CLOCK: a page accessed since the hand last
-    /// passed gets a second chance); same-filled pages take no memory and stay.
+    /// Drops up to `count` of the coldest pages (see `coldest`); same-filled pages take no
+    /// memory and stay.
     /// - Returns: pages dropped.
     func evictColdest(_ live: LiveDevice, count: Int) -> Int {
         var dropped = 0
-        var scanned = 0
-        // Two turns of the hand: the first may only clear reference bits.
-        while dropped < count, scanned < 2 * live.slots.count {
-            let index = live.clockHand.wrappingAdd(1, ordering: .relaxed).oldValue % live.slots.count
-            scanned += 1
-            guard live.slots.tryLock(index) else { continue }
-            var state = live.slots[index]
-            if state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .postProcessing]) {
-                if state.flags.contains(.referenced) {
-                    state.flags.remove(.referenced)
-                    live.slots[index] = state
-                } else {
-                    freeSlotLocked(live, index)
-                    dropped += 1
-                }
+        for index in coldest(live, bytes: nil, count: count, excluding: .same) {
+            live.slots.withLock(index) {
+                let state = live.slots[index]
+                guard state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .postProcessing, .referenced]) else { return }
+                freeSlotLocked(live, index)
+                dropped += 1
             }
-            live.slots.unlock(index)
         }
         live.stats.evicted.add(dropped, ordering: .relaxed)
         return dropped
@@ -174,16 +170,25 @@ extension ZramDevice {
     /// Runs `body` on the live device, if there is one (statistics that outlive a request).
     private func live(_ body: (LiveDevice) -> Void) { _ = withLive(body) }
 
-    /// Marks and returns victims whose objects add up to at least `bytes`: huge and
-    /// incompressible first, then by access time, oldest first. Pages accessed since the last
-    /// pass lose their reference bit instead (the second chance).
+    /// Marks and returns writeback victims whose objects add up to at least `bytes`.
     private func pickColdest(_ live: LiveDevice, bytes: Int) -> [Int] {
+        markPostProcessing(live, coldest(live, bytes: bytes, count: nil, excluding: [.same, .writtenBack]), largestFirst: false) { state in
+            state.flags.contains(.stored) && state.flags.isDisjoint(with: [.same, .writtenBack, .referenced])
+        }
+    }
+
+    /// The coldest stored slots, in the order to give them up: huge and incompressible first,
+    /// then by access time, oldest first, until their objects add up to `bytes` or there are
+    /// `count` of them. A slot read since the last pass is skipped and loses its reference
+    /// bit instead (CLOCK's second chance). Busy slots are skipped.
+    private func coldest(_ live: LiveDevice, bytes: Int?, count: Int?, excluding: SlotFlags) -> [Int] {
         var first: [(index: Int, size: Int)] = []
         var cold: [(index: Int, time: UInt32, size: Int)] = []
+        let skip = excluding.union(.postProcessing)
         for index in 0..<live.slots.count {
             guard live.slots.tryLock(index) else { continue }
             var state = live.slots[index]
-            if state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .writtenBack, .postProcessing]) {
+            if state.flags.contains(.stored), state.flags.isDisjoint(with: skip) {
                 if state.flags.contains(.referenced) {
                     state.flags.remove(.referenced)
                     live.slots[index] = state
@@ -199,13 +204,12 @@ extension ZramDevice {
         var chosen: [Int] = []
         var sum = 0
         for (index, size) in first.map({ ($0.index, $0.size) }) + cold.map({ ($0.index, $0.size) }) {
-            guard sum < bytes else { break }
+            if let bytes, sum >= bytes { break }
+            if let count, chosen.count >= count { break }
             chosen.append(index)
             sum += size
         }
-        return markPostProcessing(live, chosen, largestFirst: false) { state in
-            state.flags.contains(.stored) && state.flags.isDisjoint(with: [.same, .writtenBack, .referenced])
-        }
+        return chosen
     }
 }
 
