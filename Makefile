@@ -7,7 +7,7 @@ export ZRAMD_CORPUS := $(CORPUS)
 
 APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqlite3-dev zlib1g-dev liblzo2-dev
 # What the black-box tests and the HTTP benchmark drive the server with.
-APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils
+APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3
 
 .PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers build-release
 .PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
