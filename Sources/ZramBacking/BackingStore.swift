@@ -54,15 +54,17 @@ public final class BackingStore: Sendable {
     /// counted, 0 for a new or empty file).
     public let discardedBlocks: Int?
 
-    private let units: Int64
+    let units: Int64
     private let file: FileGuard
-    private let writer: Locked<SQLiteConnection>
+    let writer: Locked<SQLiteConnection>
     private let readers: [ReaderSlot]
     private let nextReader = Atomic<Int>(0)
-    private let allocator: Locked<BlockAllocator>
-    private let isClosed = Atomic<Bool>(false)
+    let allocator: Locked<BlockAllocator>
+    /// The image a clean file held, when the caller asked to restore it and accepted it.
+    public let restoredImage: StoreImage?
+    let isClosed = Atomic<Bool>(false)
     private let readUnits = Atomic<Int64>(0)
-    private let writeUnits = Atomic<Int64>(0)
+    let writeUnits = Atomic<Int64>(0)
     private let lastFault = Locked<String?>(nil)
 
     static let insertSQL = "INSERT OR REPLACE INTO blocks(block, data, crc) VALUES (?1, ?2, ?3)"
@@ -79,7 +81,8 @@ public final class BackingStore: Sendable {
     /// Throws `.invalidArgument` for a file that is not a zramd backing store (it is never
     /// overwritten), `.busy` when another store holds the file, `.io` when it cannot be opened.
     public init(
-        path: String, pageSize: Int, capacityBlocks: Int? = nil, readers: Int = 4, synchronous: String = "OFF"
+        path: String, pageSize: Int, capacityBlocks: Int? = nil, readers: Int = 4, synchronous: String = "OFF",
+        restoring accept: ((StoreImage) -> ImageRefusal?)? = nil
     ) throws(BackingError) {
         guard pageSize > 0, pageSize % 4096 == 0, pageSize <= 1 << 20 else {
             throw .invalidArgument("page size \(pageSize) is not a multiple of 4096 up to 1 MiB")
@@ -97,7 +100,16 @@ public final class BackingStore: Sendable {
         units = Int64(pageSize / 4096)
         file = try FileGuard(path: path)
 
-        // Start empty: count what a previous run left (for the report), then drop it.
+        // Keep a clean image the caller accepts (`--persist`); otherwise start empty: count
+        // what a previous run left (for the report), then drop it.
+        var kept: StoreImage?
+        var refusal = ""
+        if case .zramdStore = file.previous, let accept {
+            switch Self.image(at: path, accept) {
+            case .success(let image): kept = image
+            case .failure(let why): refusal = "; its image was not restored: \(why.reason)"
+            }
+        }
         switch file.previous {
         case .created:
             discardedBlocks = 0
@@ -105,6 +117,9 @@ public final class BackingStore: Sendable {
         case .empty:
             discardedBlocks = 0
             openReport = "backing file \(path) was empty"
+        case .zramdStore where kept != nil:
+            discardedBlocks = 0
+            openReport = "restored an image of \(kept!.slots.count) slot(s) from \(path)"
         case .zramdStore(let bytes):
             var count: Int?
             var why = ""
@@ -117,7 +132,7 @@ public final class BackingStore: Sendable {
             try file.discardContents()
             discardedBlocks = count
             openReport = "discarded \(count.map(String.init) ?? "an unknown number of") block(s) "
-                + "(\(bytes) bytes) from a previous run of \(path)\(why)"
+                + "(\(bytes) bytes) from a previous run of \(path)\(why)\(refusal)"
         }
 
         // The writer: schema and header first (rollback-journal mode writes them straight
@@ -152,7 +167,13 @@ public final class BackingStore: Sendable {
             pool.append(ReaderSlot(prepared))
         }
         self.readers = pool
-        allocator = Locked(BlockAllocator(capacity: capacityBlocks.map(Int64.init)))
+        var blocks = BlockAllocator(capacity: capacityBlocks.map(Int64.init))
+        if let kept {
+            try writer.withLock { conn throws(BackingError) in try Self.beginRestore(on: conn) }
+            blocks.adopt(written: kept.slots.compactMap(\.block))
+        }
+        allocator = Locked(blocks)
+        restoredImage = kept
     }
 
     deinit { close() }

@@ -61,6 +61,17 @@ struct BlockAllocator: ~Copyable {
         }
     }
 
+    /// Starts from the blocks a saved image still holds (`BackingStore`'s restore): each of
+    /// them `written`, every other number below the highest of them free.
+    mutating func adopt(written blocks: [Int64]) {
+        precondition(states.isEmpty, "adopt on a fresh allocator only")
+        guard let highest = blocks.max() else { return }
+        states = Array(repeating: .free, count: Int(highest))
+        for block in blocks { states[Int(block - 1)] = .written }
+        inUse = Int64(blocks.count)
+        for block in 1...highest where states[Int(block - 1)] == .free { pushHeap(block) }
+    }
+
     /// Marks a batch `writing`; nil on success, else why not (and nothing changed).
     mutating func beginWrite(_ blocks: [Int64]) -> String? {
         for (i, block) in blocks.enumerated() {

@@ -67,6 +67,21 @@ struct SQLiteConnection: ~Copyable {
         throw mapError(rc, sql)
     }
 
+    /// Calls `body` with each row of `sql`.
+    func forEachRow(_ sql: String, _ body: (OpaquePointer) -> Void) throws(BackingError) {
+        guard let db else { throw .closed }
+        var stmt: OpaquePointer?
+        var rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nil)
+        defer { sqlite3_finalize(stmt) }
+        guard rc == SQLITE_OK, let stmt else { throw mapError(rc, "prepare \(sql)") }
+        while true {
+            rc = sqlite3_step(stmt)
+            guard rc == SQLITE_ROW else { break }
+            body(stmt)
+        }
+        guard rc == SQLITE_DONE else { throw mapError(rc, sql) }
+    }
+
     /// A cached prepared statement (reset and unbound before it is handed out again).
     mutating func statement(_ sql: String) throws(BackingError) -> OpaquePointer {
         if let stmt = statements[sql] { return stmt }

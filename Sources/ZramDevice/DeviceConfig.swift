@@ -35,6 +35,9 @@ public struct DeviceConfig: Sendable {
     public var maxSlots = DeviceConfig.defaultMaxSlots
     /// Told how long each page's compression and decompression took (metrics), when set.
     public var codecObserver: (any CodecObserver)?
+    /// Save the device into its backing store at shutdown and restore it at `disksize`
+    /// (`--persist`, a zramd extension).
+    public var persist = false
     /// Maps the allocator's chunk regions instead of `mmap` when set: tests slow it down.
     package var mapRegion: (@Sendable (Int) -> UnsafeMutableRawPointer?)?
 

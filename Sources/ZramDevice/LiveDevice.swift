@@ -14,8 +14,11 @@ final class LiveDevice: Sendable {
     let streams: [StreamPool?]
     let backing: BackingStore?
     let compressedWriteback: Bool
-    /// The primary algorithm the device was initialised with.
+    /// The primary algorithm the device was initialised with, and the secondary ones.
     let primary: AlgorithmChoice
+    let secondary: [Int: AlgorithmChoice]
+    /// What restoring a `--persist` image did, for the log; set before the device is published.
+    nonisolated(unsafe) var restoreReport: String?
     let stats = DeviceStats()
     /// Compressed results longer than this are stored as whole pages (`huge`).
     let hugeThreshold: Int
@@ -43,6 +46,7 @@ final class LiveDevice: Sendable {
         self.backing = backing
         compressedWriteback = config.compressedWriteback
         primary = config.primary
+        secondary = config.secondary
         clockStart = Self.monotonicSeconds()
     }
 

@@ -22,7 +22,12 @@ public struct SlotFlags: OptionSet, Sendable, Hashable {
     /// bit): such a page gets a second chance.
     public static let referenced = SlotFlags(rawValue: 1 << 27)
 
-    static let all: SlotFlags = [.same, .writtenBack, .huge, .idle, .incompressible, .postProcessing, .stored, .referenced]
+    /// Written back as the compressed object (with the slot's priority's algorithm), not as
+    /// the page: `compressed_writeback`, or a page saved by `--persist`.
+    public static let compressedInStore = SlotFlags(rawValue: 1 << 28)
+
+    static let all: SlotFlags = [.same, .writtenBack, .huge, .idle, .incompressible, .postProcessing, .stored, .referenced,
+                                 .compressedInStore]
 }
 
 /// What a slot holds, read or written under its lock.
@@ -42,7 +47,7 @@ struct SlotState: Equatable {
 
 /// The slot table: 16 bytes per slot, one lock bit per slot.
 ///
-/// `meta` packs size (bits 0–16), flags (17–22, 26–27), the lock bit (23), the priority
+/// `meta` packs size (bits 0–16), flags (17–22, 26–28), the lock bit (23), the priority
 /// (24–25) and the access time in seconds (32–63); `value` is the handle, word or
 /// block. Only the lock holder reads or writes a slot's state; the lock bit's
 /// acquire/release orders those accesses. A lock may be kept while its holder sleeps.

@@ -180,8 +180,8 @@ extension ZramDevice {
     }
 
     /// What opening the backing store did with an existing file, and its last fault; nil without one.
-    public var backingStatus: (openReport: String, lastFault: String?)? {
-        withLive { live in live.backing.map { ($0.openReport, $0.lastFaultReason) } } ?? nil
+    public var backingStatus: (openReport: String, lastFault: String?, restoreReport: String?)? {
+        withLive { live in live.backing.map { ($0.openReport, $0.lastFaultReason, live.restoreReport) } } ?? nil
     }
 
     /// Whether `writeback_limit` applies, and the budget left in 4 KiB units.

@@ -76,7 +76,7 @@ extension ZramDevice {
         live.slots.withLock(index) {
             freeSlotLocked(live, index)
             var flags: SlotFlags = [.stored, .writtenBack]
-            if keepsCompressed, huge { flags.insert(.huge) }
+            if keepsCompressed { flags.insert(huge ? .huge : .compressedInStore) }
             live.slots[index] = SlotState(value: UInt64(block), size: keepsCompressed ? object.count : live.pageSize,
                                           flags: flags, priority: 0, accessTime: live.now)
         }
@@ -234,17 +234,11 @@ final class TierWriter: @unchecked Sendable {
     }
 
     private func startThread() {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let writer = Unmanaged<TierWriter>.fromOpaque(raw!).takeRetainedValue()
+        DetachedThread.start { [self] in
             // On Linux the nice value is per thread, and 0 names the calling thread.
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
-            writer.run()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(thread)
+            run()
+        }
     }
 
     private func run() {

@@ -142,6 +142,7 @@ extension ZramDevice {
                     state.value = UInt64(block)
                     state.flags = state.flags.intersection(live.compressedWriteback ? [.stored, .huge] : [.stored])
                         .union(.writtenBack)
+                    if live.compressedWriteback, !state.flags.contains(.huge) { state.flags.insert(.compressedInStore) }
                     if !live.compressedWriteback {
                         state.size = pageSize
                         state.priority = 0
@@ -163,7 +164,7 @@ extension ZramDevice {
     /// Reads a written-back slot's page; the caller holds the slot lock.
     func readBacking(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) throws(ZramError) {
         guard let backing = live.backing else { throw ZramError(.EIO, "written-back page but no backing store") }
-        let compressed = live.compressedWriteback && !state.flags.contains(.huge)
+        let compressed = state.flags.contains(.compressedInStore)
         let block = Int64(state.value)
         try withUnsafeTemporaryAllocation(byteCount: compressed ? live.pageSize : 0, alignment: 16) { scratch throws(ZramError) in
             let target = compressed ? scratch : page

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import ZSync
 import Synchronization
@@ -173,19 +174,37 @@ public final class ZramDevice: @unchecked Sendable {
             return self.config
         }
         let built: LiveDevice
+        var resident: [Int] = []
         do throws(ZramError) {
             let slotCount = bytes / config.pageSize
             guard slotCount > 0 else { throw ZramError(.EINVAL, "disksize must be at least one page (\(config.pageSize) bytes)") }
             var backing: BackingStore?
+            var restored: StoreImage?
+            var used = config
             if let file = config.backingDev {
+                let start = DispatchTime.now().uptimeNanoseconds
                 do {
                     let path = try BackingStore.resolve(name: file, inDataDir: dataDir)
-                    backing = try BackingStore(path: path, pageSize: config.pageSize)
+                    let size = slotCount * config.pageSize, pageSize = config.pageSize
+                    let accept: ((StoreImage) -> ImageRefusal?)? = config.persist
+                        ? { [self] image in imageRefusal(image, disksize: size, pageSize: pageSize) } : nil
+                    backing = try BackingStore(path: path, pageSize: config.pageSize, restoring: accept)
                 } catch {
                     throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "backing_dev \(file): \(error.reason)")
                 }
+                restored = backing?.restoredImage
+                if let restored { used = configuration(from: restored, base: config) }
+                built = try LiveDevice(slotCount: slotCount, config: used, backing: backing, makeCodec: makeCodec)
+                if let restored {
+                    resident = restoreSlots(built, restored)
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    let report = "restored \(restored.slots.count) page(s) in \(Int(seconds * 1000)) ms, "
+                        + "\(resident.count) of them to load back into memory in the background"
+                    built.restoreReport = report
+                }
+            } else {
+                built = try LiveDevice(slotCount: slotCount, config: config, backing: nil, makeCodec: makeCodec)
             }
-            built = try LiveDevice(slotCount: slotCount, config: config, backing: backing, makeCodec: makeCodec)
         } catch {
             _ = finishInitialising(nil)
             throw error
@@ -194,6 +213,7 @@ public final class ZramDevice: @unchecked Sendable {
             built.backing?.close()
             throw ZramError.noDevice(name)
         }
+        loadInBackground(built, resident)
     }
 
     /// Publishes what `initialise` built (or nothing, when it failed) and ends initialisation.
@@ -205,6 +225,10 @@ public final class ZramDevice: @unchecked Sendable {
         initialising = false
         guard let built, !removed else { return false }
         live = built
+        // A restored image brings its own algorithms.
+        config.primary = built.primary
+        config.compressedWriteback = built.compressedWriteback
+        for priority in 1...3 { config.secondary[priority] = built.secondary[priority] }
         disksize = built.slots.count * built.pageSize
         return true
     }

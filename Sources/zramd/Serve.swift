@@ -1,3 +1,4 @@
+import Dispatch
 import ArgumentParser
 import Foundation
 import Glibc
@@ -50,6 +51,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Pages one batch request may carry; request bodies are limited to this many pages.")
     var maxBatchPages = 4096
 
+    @Flag(help: "Save every device into its backing store at SIGTERM and restore it at the next start (needs --backing-dev; a zramd extension).")
+    var persist = false
+
     @Option(help: "File holding the bearer token for state-changing /sys requests (or set ZRAMD_ADMIN_TOKEN).")
     var adminTokenFile: String?
 
@@ -77,18 +81,23 @@ struct Serve: ParsableCommand {
         let metrics = ServerMetrics()
         var template = DeviceConfig(pageSize: pageSize, primary: compAlgorithm)
         template.codecObserver = metrics
+        template.persist = persist
         let registry = DeviceRegistry(dataDir: dataDir, template: template)
         for _ in 0..<numDevices {
             let device = registry.hotAdd()
             do {
                 if let backingDev { try device.writeAttribute("backing_dev", "\(device.name)-\(backingDev)") }
-                if disksize != "0" { try device.writeAttribute("disksize", disksize) }
+                // The limit first: a restored device loads pages back within it.
                 try device.writeAttribute("mem_limit", memLimit)
+                if disksize != "0" { try device.writeAttribute("disksize", disksize) }
             } catch {
                 throw ValidationError("\(device.name): \(error)")
             }
-            if let backing = device.backingStatus { log.info("\(device.name): \(backing.openReport)") }
-            log.info("\(device.name): disksize \(device.diskSize), \(compAlgorithm), backing_dev \((try? device.readAttribute("backing_dev"))?.trimmingCharacters(in: .newlines) ?? "none")")
+            if let backing = device.backingStatus {
+                log.info("\(device.name): \(backing.openReport)")
+                if let restored = backing.restoreReport { log.info("\(device.name): \(restored)") }
+            }
+            log.info("\(device.name): disksize \(device.diskSize), \(device.primaryAlgorithm.name), backing_dev \((try? device.readAttribute("backing_dev"))?.trimmingCharacters(in: .newlines) ?? "none")")
         }
 
         let address = try ListenAddress(listen)
@@ -107,7 +116,25 @@ struct Serve: ParsableCommand {
         let signal = signals.wait()
         log.info("\(signal): finishing requests in flight")
         server.stop()
+        if persist { Self.saveImages(registry.all, log) }
         for device in registry.all { device.reset() }
         log.info("stopped")
+    }
+
+    /// `--persist` at shutdown: each device into its backing store, with what it cost.
+    static func saveImages(_ devices: [ZramDevice], _ log: Logger) {
+        for device in devices {
+            let start = DispatchTime.now().uptimeNanoseconds
+            do {
+                guard let saved = try device.saveImage() else {
+                    log.warning("\(device.name): not saved (--persist needs an initialised device with a backing_dev)")
+                    continue
+                }
+                let ms = (DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
+                log.info("\(device.name): saved \(saved.pages) page(s), \(saved.bytes) bytes copied from memory, in \(ms) ms")
+            } catch {
+                log.error("\(device.name): not saved, the next start begins empty: \(error)")
+            }
+        }
     }
 }
