@@ -52,7 +52,8 @@ extension NBDConnection {
                 return false
             case .list:
                 guard data.isEmpty else { try sendReply(option, .errInvalid, "LIST carries no data"); continue }
-                for device in server.registry.all {
+                // Only initialised devices are exports: an uninitialised one has no size yet.
+                for device in server.registry.all where device.diskSize > 0 {
                     var entry = MessageWriter()
                     entry.u32(UInt32(device.name.utf8.count))
                     entry.append(device.name.utf8)
