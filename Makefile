@@ -77,6 +77,11 @@ nbd-deps: test-deps
 test-nbd: nbd-deps build-release $(CORPUS)
 	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rs tests/nbd
 
+# zramd's NBD export against `nbdkit memory`, same run, same fio client (docs/BENCHMARKS.md).
+bench-nbd: nbd-deps build-release $(CORPUS)
+	mkdir -p bench/results
+	python3 bench/nbd/run.py --zramd .build/release/zramd --corpus $(CORPUS) --out bench/results/nbd.json
+
 # Reliability (docs/RELIABILITY.md): API fuzzing, the HTTP model test, faults and abuse, as root.
 APT_RELIABILITY_PACKAGES := e2fsprogs util-linux
 ZRAMD_BIN_ENV := ZRAMD_BIN=$(abspath .build/release/zramd)
