@@ -150,6 +150,9 @@ final class NBDConnection: @unchecked Sendable {
         var peerGone = false
         while true {
             if !closing { parseBuffered() }
+            // A WRITE's payload often follows its header by microseconds: read it before sleeping in poll.
+            if !closing, partial != nil, !receive() { closing = true }
+            if !closing { parseBuffered() }
             let (flight, hasPending, isBroken) = lock.withLock { () -> (Int, Bool, Bool) in
                 stalled = closing || inFlight >= server.config.maxInFlight
                 return (inFlight, !pending.isEmpty, broken)
@@ -255,14 +258,13 @@ final class NBDConnection: @unchecked Sendable {
         shutdown(fd, Int32(SHUT_RD))
     }
 
-    /// Runs `request` here when it is the connection's only work (the client is waiting for it),
-    /// otherwise hands it to the worker pool so that requests in flight run in parallel.
+    /// Runs `request` on this connection's thread when it is small or nothing is buffered behind it;
+    /// hands a large request with more work behind it to the worker pool, so that the pages of
+    /// several large requests are compressed on several cores (docs/NBD.md has the measurements).
     private func dispatch(_ request: NBDRequest, payload: IOBuffer?) {
-        let alone = lock.withLock { () -> Bool in
-            inFlight += 1
-            return inFlight == 1
-        }
-        if alone && inStart == inEnd && partial == nil {
+        lock.withLock { inFlight += 1 }
+        let last = inStart == inEnd && partial == nil
+        if last || Int(request.length) <= server.config.inlineBytes {
             execute(request, payload: payload)
         } else if !server.queue.submit({ [self] in execute(request, payload: payload) }) {
             execute(request, payload: payload)

@@ -17,6 +17,9 @@ public struct NBDServerConfig: Sendable {
     public var maxPayloadBytes = 32 << 20
     /// Requests one connection may have in flight; beyond it the connection stops reading.
     public var maxInFlight = 64
+    /// Requests up to this length run on their connection's thread; longer ones go to the worker
+    /// pool when more requests are waiting behind them.
+    public var inlineBytes = 128 << 10
     /// Seconds a client may take for each step of the handshake.
     public var handshakeTimeoutSeconds: Int32 = 30
 
