@@ -1,3 +1,4 @@
+import ZSync
 import ZramDevice
 
 /// The transmission phase's commands on the device: each builds one reply and hands it to `complete`.
@@ -5,6 +6,15 @@ extension NBDConnection {
     /// Runs one request (on the connection's thread or a worker) and sends its reply.
     func execute(_ request: NBDRequest, payload: IOBuffer?) {
         let command = NBDCommand(rawValue: request.type)
+        if let command, command == .read || command == .write, Int(request.length) > server.config.splitBytes,
+           request.flags.subtracting(.fua).isEmpty, device.pageSize <= server.config.splitBytes,
+           Int(request.length) <= server.config.maxPayloadBytes {
+            let size = device.diskSize
+            if size > 0, request.offset <= UInt64(size), UInt64(request.length) <= UInt64(size) - request.offset {
+                executeSplit(request, command: command, payload: payload)
+                return
+            }
+        }
         let (reply, count) = run(request, command: command, payload: payload)
         server.metrics.count(command ?? .cache, bytes: Int(request.length), failed: reply.failed)
         complete(reply.buffer, count: count)
@@ -70,14 +80,7 @@ extension NBDConnection {
         let header = structuredReplies ? NBD.structuredHeaderSize + 8 : NBD.simpleReplySize
         let buffer = IOBuffer(count: header + length)
         do throws(ZramError) {
-            try forEachPage(offset, length) { (index, inPage, count, at) throws(ZramError) in
-                let target = buffer.slice(header + at, count)
-                if count == device.pageSize {
-                    if try !device.read(index, into: target) { target.initializeMemory(as: UInt8.self, repeating: 0) }
-                } else {
-                    try device.readPartial(index, offset: inPage, into: target)
-                }
-            }
+            try readInto(buffer, at: header, offset: offset, length: length)
         } catch {
             return errorReply(request, nbdErrno(error), error.reason)
         }
@@ -90,9 +93,26 @@ extension NBDConnection {
         return (Reply(buffer: buffer, failed: false), buffer.count)
     }
 
+    /// Restores `length` bytes from `offset` into `buffer` at `at`: whole pages straight in, cut pages through scratch.
+    private func readInto(_ buffer: IOBuffer, at: Int, offset: Int, length: Int) throws(ZramError) {
+        try forEachPage(offset, length) { (index, inPage, count, position) throws(ZramError) in
+            let target = buffer.slice(at + position, count)
+            if count == device.pageSize {
+                if try !device.read(index, into: target) { target.initializeMemory(as: UInt8.self, repeating: 0) }
+            } else {
+                try device.readPartial(index, offset: inPage, into: target)
+            }
+        }
+    }
+
     private func write(_ offset: Int, _ payload: IOBuffer) throws(ZramError) {
-        try forEachPage(offset, payload.count) { (index, inPage, count, at) throws(ZramError) in
-            let source = UnsafeRawBufferPointer(payload.slice(at, count))
+        try write(offset, payload, at: 0, length: payload.count)
+    }
+
+    /// Stores `length` bytes of `payload` from `at` at device offset `offset`.
+    private func write(_ offset: Int, _ payload: IOBuffer, at: Int, length: Int) throws(ZramError) {
+        try forEachPage(offset, length) { (index, inPage, count, position) throws(ZramError) in
+            let source = UnsafeRawBufferPointer(payload.slice(at + position, count))
             if count == device.pageSize {
                 try device.write(index, source)
             } else {
@@ -154,6 +174,56 @@ extension NBDConnection {
             buffer.base.storeBE(extent.flags, at: NBD.structuredHeaderSize + 8 + 8 * i)
         }
         return (Reply(buffer: buffer, failed: false), buffer.count)
+    }
+
+    /// A large READ or WRITE cut at page boundaries into parts of about `splitBytes`: the parts run on
+    /// the worker pool and this thread at once, and whichever finishes last sends the one reply.
+    private func executeSplit(_ request: NBDRequest, command: NBDCommand, payload: IOBuffer?) {
+        let offset = Int(request.offset), length = Int(request.length)
+        let page = device.pageSize
+        let header = command == .write ? 0 : (structuredReplies ? NBD.structuredHeaderSize + 8 : NBD.simpleReplySize)
+        let buffer = payload ?? IOBuffer(count: header + length)
+        let step = server.config.splitBytes / page * page
+        var cuts = [0]
+        var next = (offset / page + step / page) * page - offset
+        while next < length {
+            cuts.append(next)
+            next += step
+        }
+        cuts.append(length)
+        let bounds = cuts
+        let split = SplitRequest(parts: bounds.count - 1)
+        let work: @Sendable (Int) -> Void = { [self] part in
+            let from = bounds[part], to = bounds[part + 1]
+            do throws(ZramError) {
+                if command == .write {
+                    try write(offset + from, buffer, at: from, length: to - from)
+                } else {
+                    try readInto(buffer, at: header + from, offset: offset + from, length: to - from)
+                }
+            } catch {
+                split.fail(error)
+            }
+            guard split.finishPart() else { return }
+            let reply: (Reply, Int)
+            if let error = split.error {
+                reply = errorReply(request, nbdErrno(error), error.reason)
+            } else if command == .write {
+                reply = successReply(request)
+            } else {
+                if structuredReplies {
+                    writeChunkHeader(buffer, request, type: .offsetData, length: 8 + length)
+                    buffer.base.storeBE(request.offset, at: NBD.structuredHeaderSize)
+                } else {
+                    writeSimpleHeader(buffer, request, error: 0)
+                }
+                reply = (Reply(buffer: buffer, failed: false), buffer.count)
+            }
+            server.metrics.count(command, bytes: length, failed: reply.0.failed)
+            complete(reply.0.buffer, count: reply.1)
+        }
+        for part in 1..<(bounds.count - 1) where !server.queue.submit({ work(part) }) { work(part) }
+        work(0)
     }
 
     // MARK: helpers
@@ -229,4 +299,21 @@ extension NBDConnection {
         buffer.base.storeBE(request.cookie, at: 8)
         buffer.base.storeBE(UInt32(length), at: 16)
     }
+}
+
+/// The parts of one split request: the first error and how many parts are still running.
+final class SplitRequest: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = PThreadMutex()
+    private var remaining: Int
+    private var firstError: ZramError?
+
+    init(parts: Int) { remaining = parts }
+
+    func fail(_ error: ZramError) { lock.withLock { if firstError == nil { firstError = error } } }
+
+    /// True for the part that finished last (it sends the reply).
+    func finishPart() -> Bool { lock.withLock { remaining -= 1; return remaining == 0 } }
+
+    var error: ZramError? { lock.withLock { firstError } }
 }
