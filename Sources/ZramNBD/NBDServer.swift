@@ -128,6 +128,9 @@ public final class NBDServer: @unchecked Sendable {
             let thread = spawnThread { [self] in
                 connection.run()
                 metrics.openConnections.subtract(1, ordering: .relaxed)
+                // Request buffers come from malloc, which keeps what a burst of large requests freed
+                // (zramd raises its trim threshold for HTTP batches); a finished client gives it back.
+                _ = malloc_trim(0)
                 connectionsLock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(connection)) }
             }
             pthread_detach(thread)
@@ -192,3 +195,7 @@ func makePipe(_ ends: inout [Int32], nonBlocking: Bool) -> Bool {
     }
     return true
 }
+
+/// glibc's `malloc_trim`, which the Glibc module does not import.
+@_silgen_name("malloc_trim")
+private func malloc_trim(_ pad: Int) -> Int32

@@ -133,3 +133,36 @@ struct RawNBDClient {
         refused.close()
     }
 }
+
+/// Requests over `splitBytes` run in parts on several threads: the reply waits for every part,
+/// carries the first error, and a refused write leaves nothing half-counted.
+@Suite struct SplitRequestTests {
+    @Test func anUnalignedOneMiBWriteReadsBackAndAFullDeviceAnswersENOMEM() throws {
+        let registry = DeviceRegistry(dataDir: "/tmp")
+        let device = registry.hotAdd()
+        try device.writeAttribute("disksize", "16M")
+        let server = try NBDServer(config: NBDServerConfig(host: "127.0.0.1", port: 0, workers: 2), registry: registry)
+        defer { server.stop() }
+        let client = RawNBDClient(port: server.port)
+        defer { client.close() }
+        #expect(client.go("zram0"))
+        var rng = SplitMix64(seed: 9)
+        let length = (1 << 20) + 1000
+        let data = (0..<length).map { i in i % 4096 < 2048 ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(i % 7) }
+        client.request(1, cookie: 1, offset: 3000, length: length, payload: data)
+        #expect(client.reply()! == (0, 1))
+        client.request(0, cookie: 2, offset: 3000, length: length)
+        #expect(client.reply()! == (0, 2))
+        #expect(client.receive(length) == data)
+
+        // 8 MiB of random bytes into a device limited to 1 MiB: every part fails, one ENOMEM reply.
+        try device.writeAttribute("mem_limit", "1M")
+        let random = (0..<(8 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        client.request(1, cookie: 3, offset: 4 << 20, length: random.count, payload: random)
+        #expect(client.reply()! == (12, 3), "NBD_ENOMEM")
+        #expect(device.ioStat.failedWrites > 0)
+        client.request(0, cookie: 4, offset: 3000, length: 4096)
+        #expect(client.reply()! == (0, 4), "the connection carries on")
+        #expect(client.receive(4096) == Array(data[0..<4096]))
+    }
+}
