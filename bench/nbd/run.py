@@ -3,8 +3,9 @@
 
 Both servers get the same 256 MiB of corpus pages (nbdcopy), then fio's nbd engine measures 4 KiB
 random read and write IOPS at queue depth 1 and 32 and 1 MiB sequential read and write MB/s
-over that region; RSS per stored page is each server's resident-set growth while the pages
-were copied in, divided by the page count. Ratios are zramd / nbdkit.
+over that region, alternating between the servers for several rounds (median); RSS per stored
+page is each server's resident-set growth while the pages were copied in, divided by the page
+count. Ratios are zramd / nbdkit.
 """
 
 from __future__ import annotations
@@ -63,28 +64,28 @@ def fio(uri: str, rw: str, bs: str, depth: int, runtime: int) -> dict:
             "p99_us": round(side["clat_ns"]["percentile"].get("99.000000", 0) / 1000, 1)}
 
 
-def measure(name: str, cmd: list[str], port: int, export: str, source: Path, runtime: int) -> dict:
+JOBS = [("randread", "4k", 1, "randread_qd1"), ("randread", "4k", 32, "randread_qd32"),
+        ("randwrite", "4k", 1, "randwrite_qd1"), ("randwrite", "4k", 32, "randwrite_qd32"),
+        ("read", "1m", 4, "seqread_1m"), ("write", "1m", 4, "seqwrite_1m")]
+
+
+def start(cmd: list[str], port: int, uri: str, source: Path) -> tuple[subprocess.Popen, float]:
+    """Starts a server, copies the pages in; returns it and its resident-set growth per page."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    time.sleep(0.5)
+    before = rss(proc.pid)
+    subprocess.run(["nbdcopy", str(source), uri], check=True)
+    time.sleep(0.5)
+    return proc, round((rss(proc.pid) - before) / (REGION // PAGE), 1)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
     try:
-        wait_port(port, proc)
-        uri = f"nbd://127.0.0.1:{port}/{export}"
-        time.sleep(0.5)
-        before = rss(proc.pid)
-        subprocess.run(["nbdcopy", str(source), uri], check=True)
-        after = rss(proc.pid)
-        result = {"rss_per_page_bytes": round((after - before) / (REGION // PAGE), 1)}
-        for rw, bs, depth, key in [("randread", "4k", 1, "randread_qd1"), ("randread", "4k", 32, "randread_qd32"),
-                                   ("randwrite", "4k", 1, "randwrite_qd1"), ("randwrite", "4k", 32, "randwrite_qd32"),
-                                   ("read", "1m", 4, "seqread_1m"), ("write", "1m", 4, "seqwrite_1m")]:
-            result[key] = fio(uri, rw, bs, depth, runtime)
-            print(f"{name:7} {key:15} {result[key]}", flush=True)
-        return result
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def main() -> None:
@@ -92,7 +93,8 @@ def main() -> None:
     p.add_argument("--zramd", required=True)
     p.add_argument("--corpus", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--runtime", type=int, default=int(os.environ.get("NBD_BENCH_RUNTIME", "8")))
+    p.add_argument("--runtime", type=int, default=int(os.environ.get("NBD_BENCH_RUNTIME", "5")))
+    p.add_argument("--rounds", type=int, default=int(os.environ.get("NBD_BENCH_ROUNDS", "3")))
     a = p.parse_args()
     corpus = Path(a.corpus).read_bytes()
     with tempfile.TemporaryDirectory(prefix="bench-nbd-") as tmp:
@@ -104,10 +106,31 @@ def main() -> None:
                 f.write(chunk)
                 written += len(chunk)
         zport, hport, kport = free_port(), free_port(), free_port()
-        zramd = measure("zramd", [a.zramd, "--listen", f"127.0.0.1:{hport}", "--nbd-listen", f"127.0.0.1:{zport}",
-                                  "--disksize", "1G", "--data-dir", str(Path(tmp) / "data")], zport, "zram0", source, a.runtime)
-        nbdkit = measure("nbdkit", ["nbdkit", "-f", "-p", str(kport), "-i", "127.0.0.1", "memory", "1G"],
-                         kport, "", source, a.runtime)
+        servers = {
+            "zramd": (f"nbd://127.0.0.1:{zport}/zram0", [a.zramd, "--listen", f"127.0.0.1:{hport}", "--nbd-listen",
+                      f"127.0.0.1:{zport}", "--disksize", "1G", "--data-dir", str(Path(tmp) / "data")], zport),
+            "nbdkit": (f"nbd://127.0.0.1:{kport}/", ["nbdkit", "-f", "-p", str(kport), "-i", "127.0.0.1", "memory", "1G"], kport),
+        }
+        procs, results = {}, {}
+        try:
+            for name, (uri, cmd, port) in servers.items():
+                procs[name], per_page = start(cmd, port, uri, source)
+                results[name] = {"rss_per_page_bytes": per_page}
+            # Both servers stay up; each job runs on one then the other, `rounds` times, and the
+            # median counts: the machine is shared, and back-to-back runs see the same load.
+            for rw, bs, depth, key in JOBS:
+                runs: dict[str, list[dict]] = {name: [] for name in servers}
+                for _ in range(a.rounds):
+                    for name, (uri, _, _) in servers.items():
+                        runs[name].append(fio(uri, rw, bs, depth, a.runtime))
+                for name in servers:
+                    ordered = sorted(runs[name], key=lambda r: r["iops"])
+                    results[name][key] = ordered[len(ordered) // 2]
+                    print(f"{name:7} {key:15} {results[name][key]}  (iops of each round: {[r['iops'] for r in runs[name]]})", flush=True)
+        finally:
+            for proc in procs.values():
+                stop(proc)
+        zramd, nbdkit = results["zramd"], results["nbdkit"]
 
     def ratio(key: str, field: str) -> float:
         return round(zramd[key][field] / nbdkit[key][field], 3)
@@ -124,7 +147,7 @@ def main() -> None:
         "nbd_rss_per_page_vs_nbdkit": round(zramd["rss_per_page_bytes"] / nbdkit["rss_per_page_bytes"], 3),
         "zramd": zramd,
         "nbdkit": nbdkit,
-        "setup": {"region_bytes": REGION, "fio_runtime_s": a.runtime, "cores": os.cpu_count(), "machine": platform.node(),
+        "setup": {"region_bytes": REGION, "fio_runtime_s": a.runtime, "rounds": a.rounds, "statistic": "median of rounds, zramd and nbdkit alternating", "cores": os.cpu_count(), "machine": platform.node(),
                   "fio_data": "buffer_compress_percentage=60, refill_buffers; region pre-filled with corpus pages",
                   "headline_iops_at": "queue depth 32 (qd1 keys beside them)", "seq": "1 MiB, depth 4, read+write MB/s summed"},
     }
