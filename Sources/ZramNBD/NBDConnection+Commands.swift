@@ -7,7 +7,7 @@ extension NBDConnection {
     func execute(_ request: NBDRequest, payload: IOBuffer?) {
         let command = NBDCommand(rawValue: request.type)
         if let command, command == .read || command == .write, Int(request.length) > server.config.splitBytes,
-           request.flags.subtracting(.fua).isEmpty, device.pageSize <= server.config.splitBytes,
+           request.flags.subtracting(command == .write ? .fua : []).isEmpty, device.pageSize <= server.config.splitBytes,
            Int(request.length) <= server.config.maxPayloadBytes {
             let size = device.diskSize
             if size > 0, request.offset <= UInt64(size), UInt64(request.length) <= UInt64(size) - request.offset {

@@ -205,6 +205,7 @@ final class NBDConnection: @unchecked Sendable {
             inEnd -= inStart
             inStart = 0
         }
+        guard inEnd < inCapacity else { return true }  // full of parsed-later requests: wait for capacity
         let n = recv(fd, inBuffer + inEnd, inCapacity - inEnd, 0)
         if n < 0 { return errno == EAGAIN || errno == EINTR }
         if n == 0 { return false }

@@ -211,6 +211,8 @@ def test_unknown_command_and_flags_are_einval(server):
     assert c.simple_reply() == (errno.EINVAL, 9)
     c.sock.sendall(struct.pack(">IHHQQI", 0x25609513, 1 << 3, 0, 10, 0, PAGE))  # REQ_ONE on a READ
     assert c.simple_reply() == (errno.EINVAL, 10)
+    c.sock.sendall(struct.pack(">IHHQQI", 0x25609513, 1, 0, 11, 0, 1 << 20))  # FUA on a 1 MiB READ (split path)
+    assert c.simple_reply() == (errno.EINVAL, 11)
     c.request(2, 0, 0)  # DISC: the server closes after answering what is in flight
     assert c.closed()
 
