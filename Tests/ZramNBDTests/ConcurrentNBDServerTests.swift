@@ -136,7 +136,7 @@ struct RawNBDClient {
 
 /// Requests over `splitBytes` run in parts on several threads: the reply waits for every part,
 /// carries the first error, and a refused write leaves nothing half-counted.
-@Suite struct SplitRequestTests {
+@Suite struct ConcurrentSplitRequestTests {
     @Test func anUnalignedOneMiBWriteReadsBackAndAFullDeviceAnswersENOMEM() throws {
         let registry = DeviceRegistry(dataDir: "/tmp")
         let device = registry.hotAdd()

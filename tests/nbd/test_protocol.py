@@ -8,6 +8,7 @@ import struct
 import threading
 
 import nbd
+import requests
 import pytest
 
 from conftest import PAGE, RawClient
@@ -229,3 +230,18 @@ def test_per_command_metrics_count_requests_bytes_and_errors(server):
     assert server.metric("zramd_nbd_requests_total", command="flush") >= 1
     assert server.metric("zramd_nbd_connections") >= 1
     h.shutdown()
+
+
+def test_a_device_removed_under_an_open_connection_answers_eio_and_nothing_else_breaks(server):
+    new = requests.post(server.http("/sys/class/zram-control/hot_add"), timeout=10).text.strip()
+    requests.put(server.http(f"/sys/block/zram{new}/disksize"), data="4M", timeout=10).raise_for_status()
+    h = server.handle(f"zram{new}")
+    h.pwrite(b"r" * PAGE, 0)
+    requests.post(server.http("/sys/class/zram-control/hot_remove"), data=new, timeout=10).raise_for_status()
+    with pytest.raises(nbd.Error) as caught:
+        h.pread(PAGE, 0)
+    assert caught.value.errno in (errno.EIO, "EIO"), caught.value
+    h.shutdown()
+    other = server.handle()
+    assert len(other.pread(PAGE, 0)) == PAGE
+    other.shutdown()
