@@ -6,6 +6,7 @@ import errno
 import random
 import struct
 import threading
+import time
 
 import nbd
 import requests
@@ -245,3 +246,21 @@ def test_a_device_removed_under_an_open_connection_answers_eio_and_nothing_else_
     other = server.handle()
     assert len(other.pread(PAGE, 0)) == PAGE
     other.shutdown()
+
+
+def test_sigterm_with_open_connections_exits_cleanly():
+    from conftest import Server
+
+    s = Server(disksize="64M", devices=1)
+    h = s.handle()
+    h.pwrite(b"t" * (1 << 20), 0)
+    idle = RawClient(s.nbd_port)  # one still haggling
+    buffers = [nbd.Buffer(1 << 20) for _ in range(8)]
+    for b in buffers:
+        h.aio_pread(b, 0)
+    # The client never reads its 8 MiB of replies: the server gives it 5 s, then closes it.
+    started = time.time()
+    assert s.stop() == 0, s.output()
+    assert time.time() - started < 15
+    idle.close()
+    del h
