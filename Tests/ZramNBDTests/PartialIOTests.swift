@@ -117,6 +117,10 @@ final class Counter: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var count = 0
     init() { pthread_mutex_init(lock, nil) }
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
     func increment() { pthread_mutex_lock(lock); count += 1; pthread_mutex_unlock(lock) }
     var value: Int { pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }; return count }
 }
