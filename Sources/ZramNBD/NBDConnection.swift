@@ -17,7 +17,7 @@ extension NBDCommandFlags: @unchecked Sendable {}
 /// and flushes whatever replies the worker threads could not send without blocking.
 ///
 /// `@unchecked Sendable`: the receive state is touched only by the connection's own thread;
-/// `pending`, `inFlight`, `broken` and `stalled` only with `lock` held; the handshake results
+/// `pending`, `inFlight`, `broken`, `stalled` and `socketOpen` only with `lock` held; the handshake results
 /// are written before any request is dispatched and read-only afterwards.
 final class NBDConnection: @unchecked Sendable {
     let fd: Int32
@@ -46,6 +46,7 @@ final class NBDConnection: @unchecked Sendable {
     private var inFlight = 0
     private var broken = false
     private var stalled = false
+    private var socketOpen = true
 
     init?(fd: Int32, server: NBDServer) {
         self.fd = fd
@@ -65,7 +66,12 @@ final class NBDConnection: @unchecked Sendable {
 
     /// Serves the connection to its end and closes the socket.
     func run() {
-        defer { close(fd) }
+        defer {
+            lock.withLock {
+                socketOpen = false
+                close(fd)
+            }
+        }
         do {
             guard try handshake() else { return }
         } catch {
@@ -77,9 +83,13 @@ final class NBDConnection: @unchecked Sendable {
     }
 
     /// Ends the connection from another thread (server stop): its loop stops reading and
-    /// closes the socket once the requests in flight are answered.
-    func abort() {
-        shutdown(fd, Int32(SHUT_RD))
+    /// closes the socket once the requests in flight are answered; `hard` also stops sending,
+    /// for a client that does not read its replies.
+    func abort(hard: Bool = false) {
+        // Under the lock: once `run` has closed the socket, its number may belong to another file.
+        lock.withLock {
+            if socketOpen { shutdown(fd, hard ? Int32(SHUT_RDWR) : Int32(SHUT_RD)) }
+        }
         wake()
     }
 

@@ -92,7 +92,7 @@ public final class NBDServer: @unchecked Sendable {
         while connectionsLock.withLock({ !connections.isEmpty }) {
             usleep(1000)
             waited += 1
-            if waited == 5000 { for connection in connectionsLock.withLock({ Array(connections.values) }) { shutdown(connection.fd, Int32(SHUT_RDWR)) } }
+            if waited == 5000 { for connection in connectionsLock.withLock({ Array(connections.values) }) { connection.abort(hard: true) } }
         }
         queue.shutdown()
     }
