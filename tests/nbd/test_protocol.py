@@ -264,3 +264,27 @@ def test_sigterm_with_open_connections_exits_cleanly():
     assert time.time() - started < 15
     idle.close()
     del h
+
+
+def test_random_garbage_in_either_phase_never_takes_the_server_down(server):
+    rng = random.Random(77)
+    for i in range(60):
+        c = RawClient(server.nbd_port)
+        if i % 2:
+            c.go()
+            # A valid request header now and then, so garbage also lands mid-payload.
+            if i % 3 == 0:
+                c.request(1, rng.randrange(0, SIZE), rng.randrange(1, 1 << 16), cookie=i)
+        try:
+            c.sock.sendall(rng.randbytes(rng.randrange(1, 4096)))
+            c.sock.settimeout(0.2)
+            while c.sock.recv(65536):
+                pass
+        except (OSError, EOFError):
+            pass
+        c.close()
+    h = server.handle()
+    h.pwrite(b"g" * PAGE, 7 * PAGE)
+    assert h.pread(PAGE, 7 * PAGE) == b"g" * PAGE
+    h.shutdown()
+    assert server.alive()
