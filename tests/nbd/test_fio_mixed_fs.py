@@ -18,7 +18,7 @@ from conftest import PAGE
 
 def fio(server, name: str, *options: str) -> str:
     args = ["fio", f"--name={name}", "--ioengine=nbd", f"--uri={server.uri('zram1')}", "--size=64m",
-            "--verify=crc32c", "--verify_fatal=1", "--do_verify=1", "--output-format=normal", *options]
+            "--verify=crc32c", "--verify_fatal=1", "--do_verify=1", "--verify_state_save=0", "--output-format=normal", *options]
     result = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verify:" not in result.stderr and "bad magic" not in result.stdout, result.stdout + result.stderr
