@@ -9,6 +9,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 # What the black-box tests and the HTTP benchmark drive the server with.
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3
 
+.PHONY: nbd-deps test-nbd bench-nbd
 .PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers build-release
 .PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
 
@@ -40,7 +41,7 @@ build-release: deps
 run: build-release
 	.build/release/zramd $(ARGS)
 
-test: test-unit test-tsan test-asan test-api test-integration test-deploy test-reliability
+test: test-unit test-tsan test-asan test-api test-integration test-deploy test-reliability test-nbd
 
 test-unit: deps $(CORPUS)
 	swift test
@@ -65,6 +66,21 @@ test-integration: test-deps build-release $(CORPUS)
 # kubernetes-validate, promtool and a live Prometheus, 3 zramd nodes behind nginx, every sh block in docs/.
 test-deploy: test-deps build-release
 	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/deploy
+
+# The NBD front end (docs/NBD.md) against real clients: libnbd (nbdinfo, nbdcopy, nbdsh's
+# python3-libnbd, nbdfuse), qemu-io/qemu-img, fio's nbd engine, mkfs.ext4/e2fsck; nbdkit for bench-nbd.
+APT_NBD_PACKAGES := libnbd-bin python3-libnbd nbdkit nbdfuse fuse3 qemu-utils fio e2fsprogs
+
+nbd-deps: test-deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_NBD_PACKAGES)"
+
+test-nbd: nbd-deps build-release $(CORPUS)
+	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rs tests/nbd
+
+# zramd's NBD export against `nbdkit memory`, same run, same fio client (docs/BENCHMARKS.md).
+bench-nbd: nbd-deps build-release $(CORPUS)
+	mkdir -p bench/results
+	python3 bench/nbd/run.py --zramd .build/release/zramd --corpus $(CORPUS) --out bench/results/nbd.json
 
 # Reliability (docs/RELIABILITY.md): API fuzzing, the HTTP model test, faults and abuse, as root.
 APT_RELIABILITY_PACKAGES := e2fsprogs util-linux

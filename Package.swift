@@ -38,6 +38,9 @@ let package = Package(
         // Layer 3: the zram device.
         .target(name: "ZramDevice", dependencies: ["ZComp", "ZSmalloc", "ZramBacking", "ZSync"], swiftSettings: strict),
 
+        // Layer 5: the NBD front end (POSIX sockets; knows the device's public API, nothing of HTTP).
+        .target(name: "ZramNBD", dependencies: ["ZramDevice", "ZSync"], swiftSettings: strict),
+
         // Layer 5: the HTTP engine (libmicrohttpd; knows nothing of zram).
         .target(name: "MicroHTTP", dependencies: ["CMicroHTTPD", "ZSync"], swiftSettings: strict),
 
@@ -51,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "zramd",
             dependencies: [
-                "ZramHTTP", "ZramDevice", "MicroHTTP",
+                "ZramHTTP", "ZramDevice", "MicroHTTP", "ZramNBD",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -76,6 +79,8 @@ let package = Package(
         .testTarget(
             name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ZramNBDTests", dependencies: ["ZramNBD", "ZramDevice", "ZSync", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramHTTPTests", dependencies: ["ZramHTTP", "MicroHTTP"], swiftSettings: strict),
         .testTarget(
             name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZSync", "ZramTestSupport"], swiftSettings: strict),

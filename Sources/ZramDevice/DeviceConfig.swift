@@ -35,6 +35,9 @@ public struct DeviceConfig: Sendable {
     public var maxSlots = DeviceConfig.defaultMaxSlots
     /// Told how long each page's compression and decompression took (metrics), when set.
     public var codecObserver: (any CodecObserver)?
+    /// The device is also exported as a block device (`--nbd-listen`), which must never
+    /// drop a page: `eviction` is refused.
+    public var blockExport = false
     /// Save the device into its backing store at shutdown and restore it at `disksize`
     /// (`--persist`, a zramd extension).
     public var persist = false

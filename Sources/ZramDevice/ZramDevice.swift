@@ -64,6 +64,7 @@ public final class ZramDevice: @unchecked Sendable {
         initialConfig = config
         self.makeCodec = makeCodec
         tierWriter.attach(self)
+        exportedAsBlockDevice.store(config.blockExport, ordering: .relaxed)
     }
 
     /// The page size, which no attribute changes (`reset` keeps it).

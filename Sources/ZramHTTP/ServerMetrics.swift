@@ -21,7 +21,15 @@ public final class ServerMetrics: CodecObserver {
         .milliseconds(50),
     ]
 
+    /// Other front ends' series (NBD), read at every scrape.
+    private let sources = Locked<[@Sendable () -> [ExternalSeries]]>([])
+
     public init() {}
+
+    /// Adds series that another front end reports; `source` is called at every scrape.
+    public func addSource(_ source: @escaping @Sendable () -> [ExternalSeries]) {
+        sources.withLock { $0.append(source) }
+    }
 
     /// Counts a finished request (the server's completion hook).
     public func observe(_ outcome: RequestOutcome) {
@@ -66,6 +74,9 @@ public final class ServerMetrics: CodecObserver {
     /// The exposition text with every device's statistics as of now.
     public func exposition(devices: [ZramDevice]) -> Response {
         for device in devices { update(device) }
+        for source in sources.withLock({ $0 }) {
+            for series in source() { mirror(series) }
+        }
         // `body:`, not `text:`, which would add a second Content-Type.
         return Response(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
@@ -129,10 +140,48 @@ public final class ServerMetrics: CodecObserver {
         }
     }
 
+    /// Sets a gauge, or mirrors a counter the way `counter` does, for one external series.
+    private func mirror(_ series: ExternalSeries) {
+        guard series.counter else {
+            registry.makeGauge(descriptor: Self.descriptor(series.name, series.help), labels: series.labels).set(Double(series.value))
+            return
+        }
+        let key = series.name + "|" + series.labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        mirrored.withLock { known in
+            if let (counter, last) = known[key], series.value >= last {
+                counter.increment(by: Int64(series.value - last))
+                known[key] = (counter, series.value)
+                return
+            }
+            if let (stale, _) = known[key] { registry.unregisterCounter(stale) }
+            let counter = registry.makeCounter(descriptor: Self.descriptor(series.name, series.help), labels: series.labels)
+            counter.increment(by: Int64(series.value))
+            known[key] = (counter, series.value)
+        }
+    }
+
     /// A full series name split the way the library wants it: the unit is the last word.
     static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
         let cut = name.lastIndex(of: "_")!
         return MetricNameDescriptor(
             metricName: String(name[..<cut]), unitName: String(name[name.index(after: cut)...]), helpText: help)
+    }
+}
+
+/// One series another front end reports to `/metrics` (name ending in its unit, as `descriptor` expects).
+public struct ExternalSeries: Sendable {
+    public let name: String
+    public let help: String
+    public let labels: [(String, String)]
+    public let value: Int
+    /// A counter (mirrored by increments) rather than a gauge.
+    public let counter: Bool
+
+    public init(name: String, help: String, labels: [(String, String)], value: Int, counter: Bool) {
+        self.name = name
+        self.help = help
+        self.labels = labels
+        self.value = value
+        self.counter = counter
     }
 }

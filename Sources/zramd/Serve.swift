@@ -6,6 +6,7 @@ import Logging
 import MicroHTTP
 import ZramDevice
 import ZramHTTP
+import ZramNBD
 
 /// `zramd serve`: the server.
 struct Serve: ParsableCommand {
@@ -60,12 +61,16 @@ struct Serve: ParsableCommand {
     @Option(help: "File holding the bearer token for /dev page requests (or set ZRAMD_DATA_TOKEN); none by default.")
     var dataTokenFile: String?
 
+    @Option(help: "Also serve every device as an NBD export (zram0, ...) on HOST:PORT; off unless given (port 10809 when only a host is given).")
+    var nbdListen: String?
+
     func validate() throws {
         guard [4096, 16384, 65536].contains(pageSize) else { throw ValidationError("--page-size must be 4096, 16384 or 65536") }
         guard numDevices >= 0, numDevices <= 256 else { throw ValidationError("--num-devices must be 0...256") }
         guard workers > 0, httpThreads > 0 else { throw ValidationError("--workers and --http-threads must be positive") }
         guard maxBatchPages > 0 else { throw ValidationError("--max-batch-pages must be positive") }
         _ = try ListenAddress(listen)
+        if let nbdListen { _ = try ListenAddress(nbd: nbdListen) }
     }
 
     func run() throws {
@@ -82,6 +87,7 @@ struct Serve: ParsableCommand {
         var template = DeviceConfig(pageSize: pageSize, primary: compAlgorithm)
         template.codecObserver = metrics
         template.persist = persist
+        template.blockExport = nbdListen != nil
         let registry = DeviceRegistry(dataDir: dataDir, template: template)
         for _ in 0..<numDevices {
             let device = registry.hotAdd()
@@ -113,8 +119,22 @@ struct Serve: ParsableCommand {
             throw ValidationError("cannot listen on \(listen): \(error)")
         }
         log.info("listening on \(address.host.contains(":") ? "[\(address.host)]" : address.host):\(server.port)\(tokens.admin == nil ? " (no admin token: /sys writes are open to anyone who can connect)" : "")")
+        var nbd: NBDServer?
+        if let nbdListen {
+            let address = try ListenAddress(nbd: nbdListen)
+            do {
+                nbd = try NBDServer(
+                    config: NBDServerConfig(host: address.host, port: address.port, workers: workers), registry: registry)
+            } catch {
+                server.stop()
+                throw ValidationError("--nbd-listen \(nbdListen): \(error)")
+            }
+            metrics.addSource(nbd!.metrics.series)
+            log.info("NBD exports on \(address.host.contains(":") ? "[\(address.host)]" : address.host):\(nbd!.port)")
+        }
         let signal = signals.wait()
         log.info("\(signal): finishing requests in flight")
+        nbd?.stop()
         server.stop()
         if persist { Self.saveImages(registry.all, log) }
         for device in registry.all { device.reset() }

@@ -18,6 +18,15 @@ struct ListenAddress {
     }
 }
 
+extension ListenAddress {
+    /// `--nbd-listen`: HOST:PORT, [IPv6]:PORT, :PORT, or a bare HOST for NBD's port 10809.
+    init(nbd text: String) throws {
+        let bracketed = text.hasPrefix("[") && text.hasSuffix("]")
+        let bareHost = !text.isEmpty && (bracketed || !text.contains(":") || (text.filter { $0 == ":" }.count > 1 && !text.hasPrefix("[")))
+        try self.init(bareHost ? (text.contains(":") && !bracketed ? "[\(text)]" : text) + ":10809" : text)
+    }
+}
+
 enum Secrets {
     /// The token in `file` (trimmed), else in the environment variable, else none.
     static func token(file: String?, environment: String) throws -> String? {
