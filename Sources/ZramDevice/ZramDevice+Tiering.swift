@@ -26,9 +26,10 @@ extension ZramDevice {
         }
         if live.backing == nil, tiering.evict.load(ordering: .relaxed) {
             var idle = 0
+            var spared = Set<Int>()
             for round in 0..<8 {
                 // A sweep that only took reference bits away evicts on the next one.
-                if evictColdest(live, count: 64) == 0 {
+                if evictColdest(live, count: 64, spared: &spared) == 0 {
                     idle += 1
                     if idle == 2 { break }
                     continue
@@ -87,9 +88,9 @@ extension ZramDevice {
     /// Drops up to `count` of the coldest pages (see `coldest`); same-filled pages take no
     /// memory and stay.
     /// - Returns: pages dropped.
-    func evictColdest(_ live: LiveDevice, count: Int) -> Int {
+    func evictColdest(_ live: LiveDevice, count: Int, spared: inout Set<Int>) -> Int {
         var dropped = 0
-        for index in coldest(live, bytes: nil, count: count, excluding: .same) {
+        for index in coldest(live, bytes: nil, count: count, excluding: .same, spared: &spared) {
             live.slots.withLock(index) {
                 let state = live.slots[index]
                 guard state.flags.contains(.stored), state.flags.isDisjoint(with: [.same, .postProcessing, .referenced]) else { return }
@@ -151,8 +152,9 @@ extension ZramDevice {
             postProcessLock.lock()
             defer { postProcessLock.unlock() }
             var total = 0
+            var spared = Set<Int>()
             while live.pool.memoryUsed > marks.low {
-                let victims = pickColdest(live, bytes: live.pool.memoryUsed - marks.low)
+                let victims = pickColdest(live, bytes: live.pool.memoryUsed - marks.low, spared: &spared)
                 guard !victims.isEmpty else { break }
                 let written: Int
                 do { written = try writeBack(live, backing, victims) } catch { break }
@@ -171,8 +173,9 @@ extension ZramDevice {
     private func live(_ body: (LiveDevice) -> Void) { _ = withLive(body) }
 
     /// Marks and returns writeback victims whose objects add up to at least `bytes`.
-    private func pickColdest(_ live: LiveDevice, bytes: Int) -> [Int] {
-        markPostProcessing(live, coldest(live, bytes: bytes, count: nil, excluding: [.same, .writtenBack]), largestFirst: false) { state in
+    private func pickColdest(_ live: LiveDevice, bytes: Int, spared: inout Set<Int>) -> [Int] {
+        markPostProcessing(live, coldest(live, bytes: bytes, count: nil, excluding: [.same, .writtenBack], spared: &spared),
+                           largestFirst: false) { state in
             state.flags.contains(.stored) && state.flags.isDisjoint(with: [.same, .writtenBack, .referenced])
         }
     }
@@ -180,18 +183,20 @@ extension ZramDevice {
     /// The coldest stored slots, in the order to give them up: huge and incompressible first,
     /// then by access time, oldest first, until their objects add up to `bytes` or there are
     /// `count` of them. A slot read since the last pass is skipped and loses its reference
-    /// bit instead (CLOCK's second chance). Busy slots are skipped.
-    private func coldest(_ live: LiveDevice, bytes: Int?, count: Int?, excluding: SlotFlags) -> [Int] {
+    /// bit instead (CLOCK's second chance), and is remembered in `spared` so that the rest of
+    /// the same pass leaves it alone too. Busy slots are skipped.
+    private func coldest(_ live: LiveDevice, bytes: Int?, count: Int?, excluding: SlotFlags, spared: inout Set<Int>) -> [Int] {
         var first: [(index: Int, size: Int)] = []
         var cold: [(index: Int, time: UInt32, size: Int)] = []
         let skip = excluding.union(.postProcessing)
         for index in 0..<live.slots.count {
             guard live.slots.tryLock(index) else { continue }
             var state = live.slots[index]
-            if state.flags.contains(.stored), state.flags.isDisjoint(with: skip) {
+            if state.flags.contains(.stored), state.flags.isDisjoint(with: skip), !spared.contains(index) {
                 if state.flags.contains(.referenced) {
                     state.flags.remove(.referenced)
                     live.slots[index] = state
+                    spared.insert(index)
                 } else if !state.flags.isDisjoint(with: [.huge, .incompressible]) {
                     first.append((index, state.size))
                 } else {
