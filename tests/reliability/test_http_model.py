@@ -25,6 +25,7 @@ import threading
 import time
 from collections import defaultdict
 
+import pytest
 import requests
 
 from conftest import PAGE
@@ -190,11 +191,17 @@ def maintenance(base: str, stop: threading.Event, rec: Recorder, seed: int):
     s.close()
 
 
-def test_concurrent_clients_agree_with_the_model(zramd_factory, corpus):
+@pytest.mark.parametrize("tiering", [False, True], ids=["zram", "tiering"])
+def test_concurrent_clients_agree_with_the_model(zramd_factory, corpus, tiering):
+    """With `tiering`, a mem_limit far below the data, automatic writeback and promotion run
+    underneath (issue 12): writes at the limit go to the store, pages move both ways."""
     server = zramd_factory("--disksize", "0", "--workers", "4")
-    for attr, body in [("backing_dev", "model.sqlite"), ("recomp_algorithm", "algo=zstd priority=1"),
-                       ("recomp_algorithm", "algo=deflate priority=2"), ("writeback_batch_size", "4"),
-                       ("disksize", "1M")]:
+    settings = [("backing_dev", "model.sqlite"), ("recomp_algorithm", "algo=zstd priority=1"),
+                ("recomp_algorithm", "algo=deflate priority=2"), ("writeback_batch_size", "4"), ("disksize", "1M")]
+    if tiering:
+        settings += [("mem_limit", "64K"), ("auto_writeback", "enable=1 high_watermark=90 low_watermark=50"),
+                     ("promotion", "enable=1 window=30")]
+    for attr, body in settings:
         r = server.put_attr("zram0", attr, body)
         assert r.status_code == 204, (attr, r.text)
     pages = corpus.compressible(16) + corpus.incompressible_ish(8) + corpus.huge(8)
@@ -231,6 +238,10 @@ def test_concurrent_clients_agree_with_the_model(zramd_factory, corpus):
     assert rec.counts["writeback"] > 0 and rec.counts["recompress"] > 0 and rec.counts["compact"] > 0
     assert bd[2] > 0, "pages were written back during the run"
     assert io[0] == 0 and io[1] == 0, "no failed reads or writes"
+    if tiering:
+        tier = server.stat("zram0", "tier_stat")
+        print(f"tier_stat {tier}")
+        assert tier[0] + tier[2] > 0, "pages went to the store on their own"
 
 
 def test_the_oracle_flags_stale_and_invented_reads():
