@@ -1,5 +1,5 @@
-import Glibc
 import Synchronization
+import ZSync
 
 /// Hashed wait queues for sleeping on busy slot locks, as the kernel's `wait_on_bit`.
 ///
@@ -9,30 +9,18 @@ import Synchronization
 /// for another's work.
 final class SlotWaitQueues: @unchecked Sendable {
     private static let count = 256
-    private let mutexes: UnsafeMutablePointer<pthread_mutex_t>
-    private let conditions: UnsafeMutablePointer<pthread_cond_t>
+    private let mutexes = (0..<SlotWaitQueues.count).map { _ in PThreadMutex() }
+    private let conditions = (0..<SlotWaitQueues.count).map { _ in PThreadCondition() }
+    /// Sleepers per queue, read on every slot unlock: raw, so that an unlock with no sleeper
+    /// costs one atomic load. `@unchecked Sendable`: only ever accessed atomically.
     private let waiters: UnsafeMutablePointer<Atomic<Int>>
 
     init() {
-        mutexes = .allocate(capacity: Self.count)
-        conditions = .allocate(capacity: Self.count)
         waiters = .allocate(capacity: Self.count)
-        for i in 0..<Self.count {
-            (mutexes + i).initialize(to: pthread_mutex_t())
-            pthread_mutex_init(mutexes + i, nil)
-            (conditions + i).initialize(to: pthread_cond_t())
-            pthread_cond_init(conditions + i, nil)
-            (waiters + i).initialize(to: Atomic(0))
-        }
+        for i in 0..<Self.count { (waiters + i).initialize(to: Atomic(0)) }
     }
 
     deinit {
-        for i in 0..<Self.count {
-            pthread_mutex_destroy(mutexes + i)
-            pthread_cond_destroy(conditions + i)
-        }
-        mutexes.deallocate()
-        conditions.deallocate()
         waiters.deinitialize(count: Self.count)
         waiters.deallocate()
     }
@@ -41,9 +29,9 @@ final class SlotWaitQueues: @unchecked Sendable {
     func wait(slot: Int, until isFree: () -> Bool) {
         let q = slot & (Self.count - 1)
         waiters[q].add(1, ordering: .sequentiallyConsistent)
-        pthread_mutex_lock(mutexes + q)
-        while !isFree() { pthread_cond_wait(conditions + q, mutexes + q) }
-        pthread_mutex_unlock(mutexes + q)
+        mutexes[q].lock()
+        while !isFree() { conditions[q].wait(mutexes[q]) }
+        mutexes[q].unlock()
         waiters[q].subtract(1, ordering: .sequentiallyConsistent)
     }
 
@@ -51,8 +39,6 @@ final class SlotWaitQueues: @unchecked Sendable {
     @inline(__always) func wake(slot: Int) {
         let q = slot & (Self.count - 1)
         guard waiters[q].load(ordering: .sequentiallyConsistent) > 0 else { return }
-        pthread_mutex_lock(mutexes + q)
-        pthread_cond_broadcast(conditions + q)
-        pthread_mutex_unlock(mutexes + q)
+        mutexes[q].withLock { conditions[q].broadcast() }
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import ZComp
 import ZSmalloc
 import ZramBacking
+import ZSync
 
 /// `--persist` (a zramd extension): at shutdown every page in memory is copied into the
 /// backing store as stored (compressed, no recompression) with the slot table and the
@@ -133,8 +134,8 @@ extension ZramDevice {
     func loadInBackground(_ live: LiveDevice, _ resident: [Int]) {
         guard !resident.isEmpty else { return }
         let device = self
-        DetachedThread.start {
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        PThread.detach {
+            PThread.setNice(10)
             let start = DispatchTime.now().uptimeNanoseconds
             var loaded = 0
             for index in resident {
@@ -170,23 +171,5 @@ extension ZramDevice {
                 return true
             }
         }
-    }
-}
-
-/// A detached pthread for work that may sleep (not a cooperative task).
-enum DetachedThread {
-    static func start(_ body: @escaping @Sendable () -> Void) {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(thread)
     }
 }

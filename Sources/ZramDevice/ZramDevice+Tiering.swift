@@ -3,6 +3,7 @@ import Glibc
 import Synchronization
 import ZSmalloc
 import ZramBacking
+import ZSync
 
 /// The tiering extensions (zramd's, off by default): automatic writeback between two
 /// watermarks of `mem_limit`, writes at the limit that go straight to the backing store
@@ -239,9 +240,8 @@ final class TierWriter: @unchecked Sendable {
     }
 
     private func startThread() {
-        DetachedThread.start { [self] in
-            // On Linux the nice value is per thread, and 0 names the calling thread.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        PThread.detach { [self] in
+            PThread.setNice(10)
             run()
         }
     }

@@ -71,7 +71,7 @@ public final class NBDServer: @unchecked Sendable {
         stopReadFD = ends[0]
         stopFD = ends[1]
         queue = WorkQueue(threads: config.workers)
-        acceptThread = spawnThread { [self] in acceptLoop() }
+        acceptThread = PThread.spawn { [self] in acceptLoop() }
     }
 
     deinit {
@@ -125,7 +125,7 @@ public final class NBDServer: @unchecked Sendable {
                 continue
             }
             metrics.openConnections.add(1, ordering: .relaxed)
-            let thread = spawnThread { [self] in
+            let thread = PThread.spawn { [self] in
                 connection.run()
                 metrics.openConnections.subtract(1, ordering: .relaxed)
                 // Request buffers come from malloc, which keeps what a burst of large requests freed
