@@ -23,7 +23,6 @@ struct BlockAllocator: ~Copyable {
     init(capacity: Int64?) { self.capacity = capacity }
 
     private var nextFresh: Int64 { Int64(states.count) + 1 }
-    var available: Int64? { capacity.map { $0 - inUse } }
 
     func state(_ block: Int64) -> State {
         guard block >= 1, block < nextFresh else { return .free }

@@ -11,8 +11,6 @@ final class DeviceStats: Sendable {
     let failedWrites = Atomic<Int>(0)
     let invalidIO = Atomic<Int>(0)
     let notifyFree = Atomic<Int>(0)
-    /// Pages currently written back (bd_count is derived from it).
-    let writtenBackPages = Atomic<Int>(0)
     let backingReads = Atomic<Int>(0)
     let backingWrites = Atomic<Int>(0)
     // debug_stat: zramd's own.

@@ -1,3 +1,5 @@
+import ZramBacking
+
 /// The errno names zram's attributes return, which zramd reports the same way.
 public enum Errno: String, Sendable, Equatable, CaseIterable {
     case EINVAL, ERANGE, E2BIG, EBUSY, EAGAIN, ENOMEM, ENOSPC, EIO, ENODEV
@@ -32,4 +34,18 @@ public struct ZramError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// `EINVAL: <why>`, the text after `zramd: ` in an error body.
     public var description: String { "\(errno.rawValue): \(reason)" }
+}
+
+extension Errno {
+    /// zram's errno for a backing-store failure.
+    init(_ error: BackingError) {
+        self = switch error {
+        case .noSpace: .ENOSPC
+        case .io, .notFound: .EIO
+        case .invalidPath, .invalidArgument: .EINVAL
+        case .busy: .EBUSY
+        case .closed: .ENODEV
+        case .batchFailed(_, let cause): Errno(cause)
+        }
+    }
 }

@@ -51,7 +51,7 @@ extension ZramDevice {
                 }
             }
         } catch {
-            throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "saving \(name) to \(backing.path): \(error.reason)")
+            throw ZramError(Errno(error), "saving \(name) to \(backing.path): \(error.reason)")
         }
         return (pages, bytes)
     }

@@ -71,7 +71,7 @@ extension ZramDevice {
         } catch {
             if budgeted { writebackBudget.add(units, ordering: .relaxed) }
             live.stats.failedWrites.add(1, ordering: .relaxed)
-            let errno = Errno(rawValue: error.errnoName) ?? .EIO
+            let errno = Errno(error)
             throw ZramError(errno == .ENOSPC ? .ENOSPC : .EIO,
                             "mem_limit (\(limit) bytes) reached and the backing store refused the page: \(error.reason)")
         }

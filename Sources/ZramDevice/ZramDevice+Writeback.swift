@@ -127,7 +127,7 @@ extension ZramDevice {
                 }
                 for item in picked { clearPostProcessing(live, [item.index]) }
                 live.stats.failedWrites.add(picked.count, ordering: .relaxed)
-                throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "writeback to \(backing.path) failed: \(error.reason)")
+                throw ZramError(Errno(error), "writeback to \(backing.path) failed: \(error.reason)")
             }
             for (item, block) in zip(picked, blocks) {
                 let swapped = live.slots.withLock(item.index) { () -> Bool in

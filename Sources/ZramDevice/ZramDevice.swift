@@ -191,7 +191,7 @@ public final class ZramDevice: @unchecked Sendable {
                         ? { [self] image in imageRefusal(image, disksize: size, pageSize: pageSize) } : nil
                     backing = try BackingStore(path: path, pageSize: config.pageSize, restoring: accept)
                 } catch {
-                    throw ZramError(Errno(rawValue: error.errnoName) ?? .EIO, "backing_dev \(file): \(error.reason)")
+                    throw ZramError(Errno(error), "backing_dev \(file): \(error.reason)")
                 }
                 restored = backing?.restoredImage
                 if let restored { used = configuration(from: restored, base: config) }
