@@ -74,9 +74,9 @@ public final class StreamPool: Sendable {
     public func compressIfFree(
         _ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer
     ) throws(CodecError) -> CompressedLength? {
-        let start = compressTimer == nil ? 0 : Self.nanoseconds()
+        let start = compressTimer == nil ? 0 : MonotonicClock.nanoseconds()
         let result = try withStreamIfFree { stream throws(CodecError) in CompressedLength(length: try stream.compress(page, into: dst)) }
-        if result != nil { compressTimer?.record(nanoseconds: Self.nanoseconds() &- start) }
+        if result != nil { compressTimer?.record(nanoseconds: MonotonicClock.nanoseconds() &- start) }
         return result
     }
 
@@ -84,9 +84,9 @@ public final class StreamPool: Sendable {
     public func decompressIfFree(
         _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
     ) throws(CodecError) -> Bool {
-        let start = decompressTimer == nil ? 0 : Self.nanoseconds()
+        let start = decompressTimer == nil ? 0 : MonotonicClock.nanoseconds()
         guard try withStreamIfFree({ stream throws(CodecError) in try stream.decompress(src, into: page) }) != nil else { return false }
-        decompressTimer?.record(nanoseconds: Self.nanoseconds() &- start)
+        decompressTimer?.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
         return true
     }
 
@@ -94,8 +94,8 @@ public final class StreamPool: Sendable {
     public func compress(
         _ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer
     ) throws(CodecError) -> Int? {
-        let start = compressTimer == nil ? 0 : Self.nanoseconds()
-        defer { compressTimer?.record(nanoseconds: Self.nanoseconds() &- start) }
+        let start = compressTimer == nil ? 0 : MonotonicClock.nanoseconds()
+        defer { compressTimer?.record(nanoseconds: MonotonicClock.nanoseconds() &- start) }
         return try withStream { stream throws(CodecError) in try stream.compress(page, into: dst) }
     }
 
@@ -103,15 +103,9 @@ public final class StreamPool: Sendable {
     public func decompress(
         _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
     ) throws(CodecError) {
-        let start = decompressTimer == nil ? 0 : Self.nanoseconds()
-        defer { decompressTimer?.record(nanoseconds: Self.nanoseconds() &- start) }
+        let start = decompressTimer == nil ? 0 : MonotonicClock.nanoseconds()
+        defer { decompressTimer?.record(nanoseconds: MonotonicClock.nanoseconds() &- start) }
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
-    }
-
-    private static func nanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 }
 

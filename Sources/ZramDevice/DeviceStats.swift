@@ -30,8 +30,5 @@ final class DeviceStats: Sendable {
     let evicted = Atomic<Int>(0)
     /// Time the automatic writer spent, in nanoseconds.
     let autoWritebackNanos = Atomic<Int>(0)
-    // --persist: what the background load after a restore brought back, and how long it took.
-    let restoredToMemory = Atomic<Int>(0)
-    let restoreNanos = Atomic<Int>(0)
 
 }

@@ -1,4 +1,5 @@
 import Glibc
+import ZSync
 import Synchronization
 import ZComp
 import ZSmalloc
@@ -47,18 +48,11 @@ final class LiveDevice: Sendable {
         compressedWriteback = config.compressedWriteback
         primary = config.primary
         secondary = config.secondary
-        clockStart = Self.monotonicSeconds()
+        clockStart = MonotonicClock.seconds()
     }
 
     /// Seconds since the device was initialised (the slots' access-time clock).
-    var now: UInt32 { UInt32(truncatingIfNeeded: Self.monotonicSeconds() - clockStart) }
-
-    /// The wall-clock-independent uptime of the machine, as zram stamps its slots.
-    static func monotonicSeconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return ts.tv_sec
-    }
+    var now: UInt32 { UInt32(truncatingIfNeeded: MonotonicClock.seconds() - clockStart) }
 }
 
 /// Makes a codec by name; the default is `Codecs.make`, tests add slow ones.

@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import ZComp
 import ZSmalloc
@@ -136,16 +135,11 @@ extension ZramDevice {
         let device = self
         PThread.detach {
             PThread.setNice(10)
-            let start = DispatchTime.now().uptimeNanoseconds
-            var loaded = 0
             for index in resident {
                 // Only while the device is still the one restored (not reset or removed).
                 guard let more = device.withLive({ current in current === live ? device.loadResident(live, index) : false }),
                       more else { break }
-                loaded += 1
             }
-            live.stats.restoreNanos.store(Int(DispatchTime.now().uptimeNanoseconds - start), ordering: .relaxed)
-            live.stats.restoredToMemory.store(loaded, ordering: .relaxed)
         }
     }
 

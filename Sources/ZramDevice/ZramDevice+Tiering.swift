@@ -147,7 +147,7 @@ extension ZramDevice {
     func autoWritebackPass() -> Int {
         guard tiering.autoWriteback.load(ordering: .relaxed),
               let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed)) else { return 0 }
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = MonotonicClock.nanoseconds()
         let written = (try? withMaintenance("automatic writeback") { live throws(ZramError) -> Int in
             guard let backing = live.backing, live.pool.memoryUsed > marks.high else { return 0 }
             postProcessLock.lock()
@@ -166,7 +166,7 @@ extension ZramDevice {
             }
             return total
         }) ?? 0
-        live { $0.stats.autoWritebackNanos.add(Int(DispatchTime.now().uptimeNanoseconds - start), ordering: .relaxed) }
+        live { $0.stats.autoWritebackNanos.add(Int(MonotonicClock.nanoseconds() - start), ordering: .relaxed) }
         return written
     }
 

@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import ZSync
 import Synchronization
@@ -183,7 +182,7 @@ public final class ZramDevice: @unchecked Sendable {
             var restored: StoreImage?
             var used = config
             if let file = config.backingDev {
-                let start = DispatchTime.now().uptimeNanoseconds
+                let start = MonotonicClock.nanoseconds()
                 do {
                     let path = try BackingStore.resolve(name: file, inDataDir: dataDir)
                     let size = slotCount * config.pageSize, pageSize = config.pageSize
@@ -198,9 +197,10 @@ public final class ZramDevice: @unchecked Sendable {
                 built = try LiveDevice(slotCount: slotCount, config: used, backing: backing, makeCodec: makeCodec)
                 if let restored {
                     resident = restoreSlots(built, restored)
-                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                    let report = "restored \(restored.slots.count) page(s) in \(Int(seconds * 1000)) ms, "
-                        + "\(resident.count) of them to load back into memory in the background"
+                    let seconds = Double(MonotonicClock.nanoseconds() - start) / 1e9
+                    let bytes = restored.slots.reduce(0) { $0 + ($1.resident ? $1.size : 0) }
+                    let report = "restored \(restored.slots.count) page(s) in \(Int(seconds * 1000)) ms; \(resident.count) of them "
+                        + "(\(bytes) bytes) were in memory and load back in the background"
                     built.restoreReport = report
                 }
             } else {

@@ -1,4 +1,4 @@
-import Dispatch
+import ZSync
 import ArgumentParser
 import Foundation
 import Glibc
@@ -144,13 +144,13 @@ struct Serve: ParsableCommand {
     /// `--persist` at shutdown: each device into its backing store, with what it cost.
     static func saveImages(_ devices: [ZramDevice], _ log: Logger) {
         for device in devices {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = MonotonicClock.nanoseconds()
             do {
                 guard let saved = try device.saveImage() else {
                     log.warning("\(device.name): not saved (--persist needs an initialised device with a backing_dev)")
                     continue
                 }
-                let ms = (DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
+                let ms = (MonotonicClock.nanoseconds() - start) / 1_000_000
                 log.info("\(device.name): saved \(saved.pages) page(s), \(saved.bytes) bytes copied from memory, in \(ms) ms")
             } catch {
                 log.error("\(device.name): not saved, the next start begins empty: \(error)")
