@@ -23,11 +23,7 @@ extension ZramDevice {
         var request = RecompressRequest()
         for (key, value) in pairs {
             switch key {
-            case "type":
-                guard let kind = RecompressKind(rawValue: value) else {
-                    throw ZramError(.EINVAL, "recompress type must be idle, huge or huge_idle, not \"\(value)\"")
-                }
-                request.kind = kind
+            case "type": request.kind = try kind(value, "recompress")
             case "threshold": request.threshold = try AttributeParsing.size(value, "threshold")
             case "max_pages": request.maxPages = try AttributeParsing.unsigned(value, "max_pages")
             case "algo": request.algorithm = try algorithmName(value)
@@ -56,11 +52,7 @@ extension ZramDevice {
         var request = WritebackRequest()
         for (key, value) in pairs {
             switch key {
-            case "type":
-                guard let kind = WritebackKind(rawValue: value) else {
-                    throw ZramError(.EINVAL, "writeback type must be idle, huge, huge_idle or incompressible, not \"\(value)\"")
-                }
-                request.kind = kind
+            case "type": request.kind = try kind(value, "writeback")
             case "page_index":
                 let index = try AttributeParsing.unsigned(value, "page_index")
                 request.ranges.append(index...index)
@@ -75,6 +67,16 @@ extension ZramDevice {
         }
         request.ranges = coalesced(request.ranges)
         return request
+    }
+
+    /// A `type=` value of `writeback` or `recompress` (zram's slot kinds).
+    static func kind<Kind: RawRepresentable & CaseIterable>(_ value: String, _ attribute: String) throws(ZramError) -> Kind
+        where Kind.RawValue == String {
+        guard let kind = Kind(rawValue: value) else {
+            let names = Kind.allCases.map(\.rawValue)
+            throw ZramError(.EINVAL, "\(attribute) type must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not \"\(value)\"")
+        }
+        return kind
     }
 
     /// The slots `ranges` cover, as sorted, disjoint, non-adjacent ranges: a body that
