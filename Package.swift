@@ -60,7 +60,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .executableTarget(
-            name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking"], path: "bench/Sources/zbench",
+            name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking", "CSQLite"], path: "bench/Sources/zbench",
             swiftSettings: strict),
         .executableTarget(
             name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench",

@@ -65,10 +65,9 @@ struct DeviceBench {
             let seconds = try Measure.seconds { written = try device.writeback(WritebackRequest(kind: .idle)) }
             wb.append(Double(written) / seconds)
             device.reset()
-            let result = try BackingBenchmark.rawInserts(
+            raw.append(try RawSQLiteInserts.pagesPerSecond(
                 path: dataDir + "/raw.sqlite", source: UnsafeRawBufferPointer(corpus.bytes), pageSize: 4096,
-                count: written, batchSize: 32)
-            raw.append(result.pagesPerSecond)
+                count: written, batchSize: 32))
         }
         let (w, r) = (Measure.median(wb), Measure.median(raw))
         return ["writeback_pages_per_s": w, "raw_sqlite_inserts_per_s": r, "writeback_vs_raw_sqlite": w / r]
