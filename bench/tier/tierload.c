@@ -10,6 +10,8 @@
  * run:  each connection keeps one request in flight; keys drawn from Zipf(s) over N keys,
  *       ranks mapped to keys by a seeded permutation (hot keys scattered); a fraction --put are PUT/set.
  * load: every key once, in order, spread over the connections.
+ * small: (memcache) every key once with a 10-byte value: the slab class that later holds extstore's
+ *        item headers gets its pages before the 4 KiB items take the whole budget.
  * fill: (memcache) GET every key once and set the missing ones again: "misses" counts those.
  * Failed request: HTTP status not 2xx, memcached miss (END without VALUE) or error line, a body that
  * is not one page, a closed connection. Latency: send of the request to the last byte of its reply.
@@ -37,7 +39,7 @@
 enum { HTTP, MEMCACHE };
 enum { OP_GET, OP_PUT };
 
-static int proto = HTTP, port, nkeys, conns = 32, nthreads = 1, load_mode, fill_mode;
+static int proto = HTTP, port, nkeys, conns = 32, nthreads = 1, load_mode, fill_mode, small_mode;
 static double seconds = 10, zipf_s = 0.99, put_ratio = 0.10;
 static uint64_t seed = 42;
 static unsigned char *values;
@@ -121,9 +123,10 @@ static void build_request(conn_t *c, int op, int key, int page) {
         if (op == OP_GET)
             c->out_len = sprintf(c->out, "get key:%012d\r\n", key);
         else {
-            c->out_len = sprintf(c->out, "set key:%012d 0 0 %d\r\n", key, PAGE);
-            memcpy(c->out + c->out_len, v, PAGE);
-            c->out_len += PAGE;
+            int len = small_mode ? 10 : PAGE;
+            c->out_len = sprintf(c->out, "set key:%012d 0 0 %d\r\n", key, len);
+            memcpy(c->out + c->out_len, v, len);
+            c->out_len += len;
             memcpy(c->out + c->out_len, "\r\n", 2);
             c->out_len += 2;
         }
@@ -327,7 +330,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--port")) { port = atoi(v); i++; }
         else if (!strcmp(a, "--keys")) { nkeys = atoi(v); i++; }
         else if (!strcmp(a, "--values")) { vfile = v; i++; }
-        else if (!strcmp(a, "--mode")) { load_mode = !strcmp(v, "load") || !strcmp(v, "fill"); fill_mode = !strcmp(v, "fill"); i++; }
+        else if (!strcmp(a, "--mode")) { load_mode = !strcmp(v, "load") || !strcmp(v, "fill") || !strcmp(v, "small");
+                                            small_mode = !strcmp(v, "small"); fill_mode = !strcmp(v, "fill"); i++; }
         else if (!strcmp(a, "--conns")) { conns = atoi(v); i++; }
         else if (!strcmp(a, "--threads")) { nthreads = atoi(v); i++; }
         else if (!strcmp(a, "--seconds")) { seconds = atof(v); i++; }
@@ -389,7 +393,7 @@ int main(int argc, char **argv) {
            "\"failed\": %llu, \"misses\": %llu, \"bad_status\": %llu, \"closed\": %llu, \"req_s\": %.1f, "
            "\"p50_us\": %.0f, \"p99_us\": %.0f, \"p999_us\": %.0f, \"max_us\": %.0f, "
            "\"get_p50_us\": %.0f, \"get_p99_us\": %.0f, \"put_p50_us\": %.0f, \"put_p99_us\": %.0f, \"first_error\": \"%s\"}\n",
-           proto == HTTP ? "http" : "memcache", fill_mode ? "fill" : load_mode ? "load" : "run", el, conns, nthreads, nkeys, zipf_s, put_ratio,
+           proto == HTTP ? "http" : "memcache", fill_mode ? "fill" : small_mode ? "small" : load_mode ? "load" : "run", el, conns, nthreads, nkeys, zipf_s, put_ratio,
            (unsigned long long)req, (unsigned long long)tot.gets, (unsigned long long)tot.puts,
            (unsigned long long)tot.failed, (unsigned long long)tot.misses, (unsigned long long)tot.bad_status,
            (unsigned long long)tot.closed, req / el,
