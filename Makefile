@@ -133,7 +133,8 @@ bench-peers: test-deps build-release $(CORPUS)
 
 # Tiering: zramd (mem_limit = 25 % of the compressed corpus x4, auto_writeback + promotion, SQLite backing
 # store on the local disk) against memcached + extstore with the same RAM budget: 60 s of Zipf(0.99) GETs
-# with 10 % PUTs each, interleaved rounds, one C loader (bench/tier/tierload.c) for both. About 3 minutes;
+# with 10 % PUTs each (and a zramd with every page in RAM as a reference), interleaved rounds, one C loader
+# (bench/tier/tierload.c) for all. About 4 minutes;
 # TIER_SECONDS=6 for a smoke run.
 TIER_APT_PACKAGES := memcached gcc libc6-dev python3
 TIER_SECONDS ?= 60

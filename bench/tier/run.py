@@ -112,8 +112,9 @@ def compressed_size(args, work):
     r = tierload(args, "http", port, "load", conns=16)
     assert r["failed"] == 0, r
     snap = zramd_snapshot(port)["mm_stat"]
-    stop(z)
-    return snap
+    if not args.ram_reference:
+        stop(z)
+    return snap, port
 
 
 def main():
@@ -135,6 +136,8 @@ def main():
     ap.add_argument("--mc-ext", default="ext_item_age=0",
                     help="extra memcached -o options next to ext_path")
     ap.add_argument("--fill-passes", type=int, default=8)
+    ap.add_argument("--no-ram-reference", dest="ram_reference", action="store_false",
+                    help="skip the all-in-RAM zramd rounds")
     ap.add_argument("--workdir", default=None, help="parent of the temp dir (default: the system's, local disk here)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
@@ -153,7 +156,9 @@ def main():
     t_start = time.time()
     try:
         # 1. compressed size and budget
-        mm = compressed_size(args, work)
+        # the zramd with no limit stays up (unless --no-ram-reference) as a reference: every page in RAM,
+        # same loader, same rounds; it separates what HTTP costs from what tiering costs
+        mm, rport = compressed_size(args, work)
         budget_mib = int(args.budget_fraction * mm["compr_data_size"] // MiB)
         budget = budget_mib * MiB
         res.update(compressed_bytes=mm["compr_data_size"], compressed_mem_used_total=mm["mem_used_total"],
@@ -215,11 +220,15 @@ def main():
         # 4. warm-up, then interleaved rounds
         warm = {"zramd": tierload(args, "http", zport, "run", args.warmup),
                 "memcached": tierload(args, "memcache", mport, "run", args.warmup)}
+        if args.ram_reference:
+            warm["zramd_all_in_ram"] = tierload(args, "http", rport, "run", args.warmup)
         res["warmup"] = {k: {x: v[x] for x in ("req_s", "p99_us", "failed")} for k, v in warm.items()}
         sampler = RssSampler({"zramd": z.pid, "memcached": m.pid})
         sampler.start()
         per = args.seconds / args.rounds
         rounds = {"zramd": [], "memcached": []}
+        if args.ram_reference:
+            rounds["zramd_all_in_ram"] = []
         zbefore, mbefore = zramd_snapshot(zport), mc_stats(mport)
         zram_gets = zram_bd_reads = 0
         for r in range(args.rounds):
@@ -237,6 +246,11 @@ def main():
             mr["get_extstore"] = a["get_extstore"] - b["get_extstore"]
             mr["ram_hit_ratio"] = 1 - mr["get_extstore"] / mr["gets"] if mr["gets"] else None
             rounds["memcached"].append(mr)
+            if args.ram_reference:
+                rounds["zramd_all_in_ram"].append(tierload(args, "http", rport, "run", per))
+                x = rounds["zramd_all_in_ram"][-1]
+                print(f"round {r + 1}: zramd all in RAM {x['req_s']:.0f} req/s p99 {x['p99_us']} µs failed {x['failed']}",
+                      flush=True)
             print(f"round {r + 1}: zramd {zr['req_s']:.0f} req/s p99 {zr['p99_us']} µs failed {zr['failed']} "
                   f"RAM hits {zr['ram_hit_ratio']:.3f} | memcached {mr['req_s']:.0f} req/s p99 {mr['p99_us']} µs "
                   f"failed {mr['failed']} ({mr['first_error']}) RAM hits {mr['ram_hit_ratio']:.3f}", flush=True)
@@ -267,6 +281,10 @@ def main():
     res["tier_req_s_vs_memcached_extstore"] = med["zramd"]["req_s"] / med["memcached"]["req_s"]
     res["tier_p99_vs_memcached_extstore"] = med["zramd"]["p99_us"] / med["memcached"]["p99_us"]
     res["tier_get_p99_vs_memcached_extstore"] = med["zramd"]["get_p99_us"] / med["memcached"]["get_p99_us"]
+    if "zramd_all_in_ram" in med:
+        res["tier_req_s_vs_zramd_all_in_ram"] = med["zramd"]["req_s"] / med["zramd_all_in_ram"]["req_s"]
+        res["tier_p99_vs_zramd_all_in_ram"] = med["zramd"]["p99_us"] / med["zramd_all_in_ram"]["p99_us"]
+        res["zramd_all_in_ram_p99_vs_memcached_extstore"] = med["zramd_all_in_ram"]["p99_us"] / med["memcached"]["p99_us"]
     res["tier_round_ratios_req_s"] = [z["req_s"] / m["req_s"] for z, m in zip(rounds["zramd"], rounds["memcached"])]
     res["tier_ram_hit_ratio"] = 1 - zram_bd_reads / zram_gets
     mget = sum(r["gets"] for r in rounds["memcached"])
