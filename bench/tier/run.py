@@ -133,7 +133,7 @@ def main():
     ap.add_argument("--zipf", type=float, default=0.99)
     ap.add_argument("--put", type=float, default=0.10)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--mc-ext", default="ext_item_age=0",
+    ap.add_argument("--mc-ext", default="ext_item_age=0,slab_automove_freeratio=0.10",
                     help="extra memcached -o options next to ext_path")
     ap.add_argument("--fill-passes", type=int, default=8)
     ap.add_argument("--no-ram-reference", dest="ram_reference", action="store_false",
