@@ -187,7 +187,7 @@ def main():
         res["zramd_command"] = (f"zramd --listen 127.0.0.1:PORT --disksize {args.keys * PAGE} --data-dir DIR "
                                 f"--backing-dev tier.sqlite --mem-limit {budget}; PUT auto_writeback 'enable=1 "
                                 "high_watermark=95 low_watermark=85'; PUT promotion 'enable=1 window=60'")
-        res["memcached_command"] = " ".join(mc_argv).replace(work, "DIR")
+        res["memcached_command"] = " ".join(mc_argv).replace(work, "DIR").replace(f"-p {mport}", "-p PORT")
 
         # 3. load
         t = time.time()
