@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3
 
 .PHONY: nbd-deps test-nbd bench-nbd
-.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers build-release
+.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release
 .PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
 
 deps:
@@ -146,3 +146,17 @@ bench-peers: test-deps build-release $(CORPUS)
 	mkdir -p bench/results
 	python3 bench/peers/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
 	  --out bench/results/peers.json $(if $(QUICK),--quick)
+
+# Tiering: zramd (mem_limit = 25 % of the compressed corpus x4, auto_writeback + promotion, SQLite backing
+# store on the local disk) against memcached + extstore with the same RAM budget: 60 s of Zipf(0.99) GETs
+# with 10 % PUTs each (and a zramd with every page in RAM as a reference), interleaved rounds, one C loader
+# (bench/tier/tierload.c) for all. About 4 minutes;
+# TIER_SECONDS=6 for a smoke run.
+TIER_APT_PACKAGES := memcached gcc libc6-dev python3
+TIER_SECONDS ?= 60
+bench-tier: deps build-release $(CORPUS)
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TIER_APT_PACKAGES)"
+	mkdir -p bench/results .build
+	cc -O2 -Wall -o .build/tierload bench/tier/tierload.c -lpthread -lm
+	python3 bench/tier/run.py --zramd .build/release/zramd --loader .build/tierload --corpus $(CORPUS) \
+	  --out bench/results/tier.json --seconds $(TIER_SECONDS)
