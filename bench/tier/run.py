@@ -17,7 +17,7 @@ memcached with extstore, same RAM budget, same keys and values, same loader, sam
 5. RSS of both servers sampled every 0.2 s while the rounds run.
 Writes bench/results/tier.json.
 """
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -170,7 +170,7 @@ def main():
         # 2. servers
         zport, mport = free_port(), free_port()
         z = start_zramd(args.zramd, work, zport, str(args.keys * PAGE),
-                        ["--backing-dev", "tier.sqlite", "--mem-limit", str(budget)], log="zramd-tier.log")
+                        ["--backing-dev", "tier.sqlite", "--mem-limit", str(budget), "--persist"], log="zramd-tier.log")
         PROCS.append(z)
         time.sleep(0.3)
         res["zramd_rss_started"] = rss_parts(z.pid)  # disksize set, nothing stored yet
@@ -185,7 +185,7 @@ def main():
         time.sleep(0.3)
         res["memcached_rss_started"] = rss_parts(m.pid)
         res["zramd_command"] = (f"zramd --listen 127.0.0.1:PORT --disksize {args.keys * PAGE} --data-dir DIR "
-                                f"--backing-dev tier.sqlite --mem-limit {budget}; PUT auto_writeback 'enable=1 "
+                                f"--backing-dev tier.sqlite --mem-limit {budget} --persist; PUT auto_writeback 'enable=1 "
                                 "high_watermark=95 low_watermark=85'; PUT promotion 'enable=1 window=60'")
         res["memcached_command"] = " ".join(mc_argv).replace(work, "DIR").replace(f"-p {mport}", "-p PORT")
 
@@ -268,6 +268,26 @@ def main():
         res["zramd_rss_parts_max"], res["memcached_rss_parts_max"] = sampler.max["zramd"], sampler.max["memcached"]
         res["zramd_rss_median"] = statistics.median(sampler.samples["zramd"])
         res["memcached_rss_median"] = statistics.median(sampler.samples["memcached"])
+        # Restart (--persist): SIGTERM saves the device into its store, a start restores it; the time from
+        # SIGTERM until the new process answers a GET of a stored page, per GiB of pages stored.
+        stored = zramd_snapshot(zport)["mm_stat"]["orig_data_size"]
+        t = time.time()
+        stop(z)
+        saved = time.time() - t
+        t = time.time()
+        z = start_zramd(args.zramd, work, zport, str(args.keys * PAGE),
+                        ["--backing-dev", "tier.sqlite", "--mem-limit", str(budget), "--persist"], log="zramd-restart.log")
+        PROCS.append(z)
+        conn = http.client.HTTPConnection("127.0.0.1", zport, timeout=60)
+        conn.request("GET", "/dev/zram0/pages/0")
+        first = conn.getresponse()
+        first.read()
+        ready = time.time() - t
+        res.update(restart_stored_bytes=stored, restart_save_seconds=saved, restart_ready_seconds=ready,
+                   restart_first_get_status=first.status,
+                   restart_seconds_per_gib=(saved + ready) / (stored / (1 << 30)) if stored else None)
+        with open(os.path.join(work, "zramd-restart.log")) as log:
+            res["restart_log"] = [line.strip() for line in log if "restored" in line]
     finally:
         for p in PROCS:
             stop(p)
@@ -297,9 +317,6 @@ def main():
     res["tier_failed_requests"] = (sum(r["failed"] for r in rounds["zramd"]) + warm["zramd"]["failed"]
                                    + res["zramd_load"]["failed"])
     res["memcached_failed_requests"] = sum(r["failed"] for r in rounds["memcached"]) + warm["memcached"]["failed"]
-    res["restart_seconds_per_gib"] = None
-    res["restart_seconds_per_gib_reason"] = ("persistence is not built yet: zramd keeps no index of the backing "
-                                             "store across restarts, so there is no warm restart to time")
     res["wall_seconds"] = time.time() - t_start
     for k in sorted(res):
         if isinstance(res[k], (float, int)) and not isinstance(res[k], bool):
