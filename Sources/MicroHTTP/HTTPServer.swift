@@ -8,8 +8,8 @@ public final class HTTPServer: Sendable {
     public let port: UInt16
     private let core: ServerCore
     private let graceNanos: UInt64
-    /// The daemon until `stop()` takes it, and the listening socket we own.
-    private let running: Locked<(daemon: DaemonRef, listenFD: Int32)?>
+    /// The daemon until `stop()` takes it, and the front door that accepts its connections.
+    private let running: Locked<(daemon: DaemonRef, door: FrontDoor)?>
 
     /// Binds and starts serving; `onRequestCompleted` runs on the polling thread after each request.
     public init(
@@ -18,7 +18,7 @@ public final class HTTPServer: Sendable {
     ) throws(ServerError) {
         let listener = try ListenSocket.open(host: config.host, port: config.port, backlog: config.listenBacklog)
         let core = ServerCore(config: config, handler: handler, observer: onRequestCompleted)
-        guard let daemon = Self.startDaemon(config: config, listenFD: listener.fd, ipv6: listener.ipv6, core: core) else {
+        guard let daemon = Self.startDaemon(config: config, ipv6: listener.ipv6, core: core) else {
             close(listener.fd)
             core.workers.shutdown()
             core.background.shutdown()
@@ -27,7 +27,7 @@ public final class HTTPServer: Sendable {
         self.core = core
         port = listener.port
         graceNanos = UInt64(max(0, config.shutdownGraceSeconds) * 1e9)
-        running = Locked((DaemonRef(raw: daemon), listener.fd))
+        running = Locked((DaemonRef(raw: daemon), FrontDoor(listenFD: listener.fd, daemon: daemon, core: core, config: config)))
     }
 
     deinit { stop() }
@@ -44,8 +44,9 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (up to the grace period; offloaded ones
     /// always finish), then stops the daemon and the workers. Idempotent.
     public func stop() {
-        guard let (daemon, listenFD) = running.withLock({ state in defer { state = nil }; return state }) else { return }
-        let quiesced = MHD_quiesce_daemon(daemon.raw)
+        guard let (daemon, door) = running.withLock({ state in defer { state = nil }; return state }) else { return }
+        // No new connections from here on (the front door owns the listening socket).
+        door.stop()
         core.draining.store(true, ordering: .relaxed)
         let deadline = Clock.nanos() + graceNanos
         while core.lifecycle.withLock({ $0.inFlight }) > 0 && Clock.nanos() < deadline { usleep(1000) }
@@ -53,13 +54,11 @@ public final class HTTPServer: Sendable {
         core.lifecycle.withLock { $0.closed = true }
         while core.lifecycle.withLock({ $0.suspended }) > 0 { usleep(1000) }
         MHD_stop_daemon(daemon.raw)
-        // Once quiesced, the listening socket is ours to close; otherwise MHD closed it.
-        if quiesced >= 0 { close(listenFD) }
         core.workers.shutdown()
         core.background.shutdown()
     }
 
-    private static func startDaemon(config: ServerConfig, listenFD: Int32, ipv6: Bool, core: ServerCore) -> OpaquePointer? {
+    private static func startDaemon(config: ServerConfig, ipv6: Bool, core: ServerCore) -> OpaquePointer? {
         let uriLog: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = {
             _, uri, _ in
             // Called once per request line: the raw URI still has its query, unlike `url` later.
@@ -84,11 +83,13 @@ public final class HTTPServer: Sendable {
         }
         // The daemon never outlives `core`: HTTPServer holds both and stops the daemon first.
         let cls = OpaquePointer(Unmanaged.passUnretained(core).toOpaque())
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+        // No listening socket of its own: the front door accepts and hands connections over.
+        var flags =
+            MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+            | MHD_USE_NO_LISTEN_SOCKET.rawValue | MHD_USE_ITC.rawValue
         if ipv6 { flags |= MHD_USE_IPv6.rawValue }
         // C varargs: unsigned int as UInt32, size_t as Int, pointers and function pointers as OpaquePointer.
         let options: [any CVarArg] = [
-            MHD_OPTION.LISTEN_SOCKET.rawValue, listenFD,
             MHD_OPTION.THREAD_POOL_SIZE.rawValue, UInt32(clamping: max(1, config.threadPoolSize)),
             MHD_OPTION.CONNECTION_LIMIT.rawValue, UInt32(clamping: max(1, config.connectionLimit)),
             MHD_OPTION.CONNECTION_TIMEOUT.rawValue, UInt32(clamping: max(1, config.idleTimeoutSeconds)),
