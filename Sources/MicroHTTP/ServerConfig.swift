@@ -54,7 +54,7 @@ public struct ServerConfig: Sendable {
         port: UInt16 = 0,
         threadPoolSize: Int = ServerConfig.cores,
         workerCount: Int = ServerConfig.cores,
-        maxQueuedJobs: Int = 4096,
+        maxQueuedJobs: Int = 64,
         backgroundWorkerCount: Int = 1,
         backgroundNice: Int32 = 10,
         connectionLimit: Int = 1024,

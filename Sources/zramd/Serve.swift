@@ -38,6 +38,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Worker threads for slow requests (slow codecs, SQLite reads, batches, recompress, writeback). Default: cores.")
     var workers = ServerConfig.cores
 
+    @Option(help: "Slow requests waiting for a worker beyond which new ones get 503 EAGAIN with Retry-After (per pool: workers, background).")
+    var maxQueuedRequests = 64
+
     @Option(help: "HTTP polling threads, which answer fast requests inline. Default: cores.")
     var httpThreads = ServerConfig.cores
 
@@ -66,6 +69,7 @@ struct Serve: ParsableCommand {
         guard [4096, 16384, 65536].contains(pageSize) else { throw ValidationError("--page-size must be 4096, 16384 or 65536") }
         guard numDevices >= 0, numDevices <= 256 else { throw ValidationError("--num-devices must be 0...256") }
         guard workers > 0, httpThreads > 0 else { throw ValidationError("--workers and --http-threads must be positive") }
+        guard maxQueuedRequests > 0 else { throw ValidationError("--max-queued-requests must be positive") }
         guard maxBatchPages > 0 else { throw ValidationError("--max-batch-pages must be positive") }
         _ = try ListenAddress(listen)
         guard headerTimeout > 0 else { throw ValidationError("--header-timeout must be positive") }
@@ -104,6 +108,7 @@ struct Serve: ParsableCommand {
         let address = try ListenAddress(listen)
         let config = ServerConfig(
             host: address.host, port: address.port, threadPoolSize: httpThreads, workerCount: workers,
+            maxQueuedJobs: maxQueuedRequests,
             connectionLimit: maxConnections, idleTimeoutSeconds: idleTimeout, maxBodyBytes: maxBatchPages * pageSize,
             headerTimeoutSeconds: headerTimeout, maxBodyMemory: Self.bytes(maxBodyMemory) ?? 0,
             errorLine: { ErrorText.line($0, $1) })

@@ -325,3 +325,40 @@ def test_every_engine_error_is_one_errno_line(zramd_factory, tokens):
     }
     for name, r in cases.items():
         assert ERROR_BODY.match(r.text), (name, r.status_code, r.text)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Back-pressure: a bounded worker queue
+
+
+def test_a_flood_of_slow_puts_gets_503_with_retry_after_and_accepted_ones_are_stored(zramd_factory, corpus):
+    s = zramd_factory("--disksize", "0", "--comp-algorithm", "zstd", "--workers", "1", "--max-queued-requests", "2")
+    for attr, body in [("comp_algorithm", "zstd"), ("algorithm_params", "algo=zstd level=19"), ("disksize", "64M")]:
+        assert s.put_attr("zram0", attr, body).status_code == 204
+    pages = corpus.incompressible_ish(96)
+    gate = threading.Barrier(len(pages))
+    results: dict[int, requests.Response] = {}
+
+    def put(i):
+        with requests.Session() as session:
+            gate.wait()
+            results[i] = session.put(s.url(f"/dev/zram0/pages/{i}"), data=pages[i], timeout=30)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(pages))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    took = time.monotonic() - t0
+    assert len(results) == len(pages), "some PUTs never got an answer"
+    statuses = [results[i].status_code for i in range(len(pages))]
+    print(f"\n{len(pages)} concurrent zstd-19 PUTs, 1 worker, queue 2: {statuses.count(204)} stored, "
+          f"{statuses.count(503)} x 503, {took:.2f} s")
+    assert set(statuses) <= {204, 503} and statuses.count(503) > 0 and statuses.count(204) > 0, statuses
+    for i, r in results.items():
+        if r.status_code == 503:
+            assert r.headers.get("Retry-After") == "1" and r.text.startswith("zramd: EAGAIN: "), r.text
+            assert s.http.get(f"/dev/zram0/pages/{i}").status_code == 404, "a refused PUT stored its page"
+        else:
+            assert s.http.get(f"/dev/zram0/pages/{i}").content == pages[i], "an accepted PUT was not stored"
