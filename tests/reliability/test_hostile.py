@@ -5,6 +5,9 @@ front door (Sources/MicroHTTP/FrontDoor.swift) and the header-time checks in Ser
 
 from __future__ import annotations
 
+import ctypes
+import os
+import random
 import resource
 import select
 import socket
@@ -362,3 +365,86 @@ def test_a_flood_of_slow_puts_gets_503_with_retry_after_and_accepted_ones_are_st
             assert s.http.get(f"/dev/zram0/pages/{i}").status_code == 404, "a refused PUT stored its page"
         else:
             assert s.http.get(f"/dev/zram0/pages/{i}").content == pages[i], "an accepted PUT was not stored"
+
+
+# ---------------------------------------------------------------------------------------------
+# 8, 9. The data directory is a boundary: links swapped in while the server opens a path
+
+
+def exchange(a, b):
+    """Atomically swaps two names (renameat2 RENAME_EXCHANGE), a directory with a link included."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2")
+
+
+def swapping(swap, pause=0.0):
+    stop = threading.Event()
+    swaps = [0]
+
+    def run():
+        while not stop.is_set():
+            swap()
+            swaps[0] += 1
+            if pause:
+                time.sleep(random.uniform(0, pause))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return stop, thread, swaps
+
+
+def test_a_dict_swapped_for_a_link_to_an_outside_file_is_never_read(zramd_factory, tmp_path):
+    s = zramd_factory("--disksize", "0")
+    data = s.data_dir
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # Reading the outside file would show: it is over the 1 MiB dictionary limit (E2BIG).
+    (outside / "secret.dict").write_bytes(os.urandom(2 * MIB))
+    (data / "d.bin").write_bytes(b"an inside dictionary " * 100)
+    os.symlink(outside / "secret.dict", data / "d.link")
+    stop, thread, swaps = swapping(lambda: exchange(data / "d.bin", data / "d.link"))
+    outcomes: dict[str, int] = {}
+    try:
+        with requests.Session() as http:
+            for _ in range(3000):
+                r = http.put(s.url("/sys/block/zram0/algorithm_params"), data=b"algo=zstd dict=d.bin", timeout=10)
+                key = f"{r.status_code} {r.text.split(':')[1].strip() if r.status_code != 204 else ''}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+    finally:
+        stop.set()
+        thread.join()
+    print(f"\n3,000 dict= opens against {swaps[0]} swaps: {outcomes}")
+    assert not any("E2BIG" in k for k in outcomes), f"the outside file was read: {outcomes}"
+    assert outcomes.get("204 ", 0) > 100 and swaps[0] > 1000, (outcomes, swaps)
+
+
+def test_a_backing_dev_parent_swapped_for_a_link_creates_nothing_outside(zramd_factory, tmp_path):
+    s = zramd_factory("--disksize", "0")
+    data = s.data_dir
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (data / "sub").mkdir()
+    os.symlink(outside, data / "sub.link")
+    # Swaps every 0-5 ms: from well inside one store's opens (a dozen files) to longer than them.
+    stop, thread, swaps = swapping(lambda: exchange(data / "sub", data / "sub.link"), pause=0.005)
+    created = 0
+    outcomes: dict[int, int] = {}
+    try:
+        with requests.Session() as http:
+            attempts = 0
+            while attempts < 1500 or swaps[0] < 3000:
+                attempts += 1
+                r = http.put(s.url("/sys/block/zram0/backing_dev"), data=b"sub/bd.sqlite", timeout=10)
+                if r.status_code == 204:
+                    r = http.put(s.url("/sys/block/zram0/disksize"), data=b"1M", timeout=10)
+                    created += r.status_code == 204
+                    http.put(s.url("/sys/block/zram0/reset"), data=b"1", timeout=10)
+                outcomes[r.status_code] = outcomes.get(r.status_code, 0) + 1
+                assert not list(outside.iterdir()), f"created outside the data dir: {list(outside.iterdir())}"
+    finally:
+        stop.set()
+        thread.join()
+    print(f"\n{attempts} backing_dev opens against {swaps[0]} directory swaps: {created} stores opened, {outcomes}")
+    assert list(outside.iterdir()) == []
+    assert created > 20, (created, outcomes, swaps)
