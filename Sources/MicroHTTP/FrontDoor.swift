@@ -73,6 +73,7 @@ final class FrontDoor: @unchecked Sendable {
         pthread_join(thread, nil)
         for fd in pending.keys { close(fd) }
         pending = [:]
+        core.waiting.store(0, ordering: .relaxed)
         close(listenFD)
         close(epollFD)
         close(wakeFD)
@@ -138,6 +139,7 @@ final class FrontDoor: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let now = Clock.nanos()
             pending[fd] = Pending(address: address, length: length, acceptedNanos: now, lastNanos: now, peeked: 0)
+            core.waiting.store(pending.count, ordering: .relaxed)
             // Edge-triggered: an event for each arrival, since peeking leaves the bytes unread.
             // Registering a socket that already has data reports it at once.
             watch(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue)
@@ -171,6 +173,9 @@ final class FrontDoor: @unchecked Sendable {
     private func handOver(_ fd: Int32) {
         guard var connection = pending.removeValue(forKey: fd) else { return }
         epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        // Counted by libmicrohttpd from here (its connection-notify callback, on its thread):
+        // a moment of undercount, never an overcount.
+        core.waiting.store(pending.count, ordering: .relaxed)
         // On failure libmicrohttpd has closed the socket already.
         _ = withUnsafeMutablePointer(to: &connection.address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { MHD_add_connection(daemon, fd, $0, connection.length) }
@@ -191,6 +196,7 @@ final class FrontDoor: @unchecked Sendable {
 
     private func drop(_ fd: Int32) {
         guard pending.removeValue(forKey: fd) != nil else { return }
+        core.waiting.store(pending.count, ordering: .relaxed)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
         close(fd)
     }

@@ -32,8 +32,8 @@ public final class HTTPServer: Sendable {
 
     deinit { stop() }
 
-    /// Open connections.
-    public var activeConnections: Int { core.connections.load(ordering: .relaxed) }
+    /// Open connections: those libmicrohttpd serves and those waiting for a complete head.
+    public var activeConnections: Int { core.connections.load(ordering: .relaxed) + core.waiting.load(ordering: .relaxed) }
 
     /// Requests suspended while a worker runs them.
     public var suspendedRequests: Int { core.lifecycle.withLock { $0.suspended } }

@@ -28,7 +28,10 @@ final class ServerCore: @unchecked Sendable {
     let background: WorkerPool
     let observer: (@Sendable (RequestOutcome) -> Void)?
     let lifecycle = Locked(Lifecycle())
+    /// Connections libmicrohttpd serves.
     let connections = Atomic<Int>(0)
+    /// Connections the front door holds until their first request head is complete.
+    let waiting = Atomic<Int>(0)
     /// After `MHD_quiesce_daemon`: replies carry `Connection: close` so keep-alive clients let go.
     let draining = Atomic<Bool>(false)
 
