@@ -169,6 +169,14 @@ def state_changing_operations():
                 if template == "/dev/zram{id}/pages":
                     path += "?from=0&count=1" if method in ("get", "head") else "?from=0"
                 ops.append((method.upper(), path, guard))
+    # Methods a path refuses (405, prose in the contract, not operations): the token is checked
+    # before the method, so they are refused 401 without it too.
+    ops += [("POST", "/dev/zram0/pages/0", "data"), ("PATCH", "/dev/zram0/pages/0", "data"),
+            ("OPTIONS", "/dev/zram0/pages/0", "data"), ("DELETE", "/dev/zram0/pages?from=0", "data"),
+            ("POST", "/dev/zram0/pages?from=0", "data"), ("PUT", "/sys/block", "admin"), ("POST", "/sys/block", "admin"),
+            ("PUT", "/sys/block/zram0", "admin"), ("POST", "/sys/block/zram0", "admin"),
+            ("PUT", "/sys/kernel/debug/zram/zram0/block_state", "admin"),
+            ("PUT", "/sys/kernel/debug/zsmalloc/zram0/classes", "admin")]
     return ops
 
 
