@@ -22,6 +22,7 @@ public final class HTTPServer: Sendable {
             close(listener.fd)
             core.workers.shutdown()
             core.background.shutdown()
+            core.watchdog.stop()
             throw .daemonStartFailed
         }
         self.core = core
@@ -56,6 +57,7 @@ public final class HTTPServer: Sendable {
         MHD_stop_daemon(daemon.raw)
         core.workers.shutdown()
         core.background.shutdown()
+        core.watchdog.stop()
     }
 
     private static func startDaemon(config: ServerConfig, ipv6: Bool, core: ServerCore) -> OpaquePointer? {
@@ -71,15 +73,28 @@ public final class HTTPServer: Sendable {
             let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
             return core.access(context, connection, url: url, method: method, upload: upload, uploadSize: uploadSize)
         }
-        let completed: MHD_RequestCompletedCallback = { cls, _, conCls, termination in
+        let completed: MHD_RequestCompletedCallback = { cls, connection, conCls, termination in
             guard let cls, let conCls, let raw = conCls.pointee else { return }
             conCls.pointee = nil
             let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
-            Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue().completed(context, termination)
+            Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue().completed(context, connection, termination)
         }
-        let connectionNotice: MHD_NotifyConnectionCallback = { cls, _, _, code in
+        // Each connection's state for the watchdog lives in its socket context, from STARTED
+        // to CLOSED (which libmicrohttpd reports before it closes the descriptor).
+        let connectionNotice: MHD_NotifyConnectionCallback = { cls, connection, socketContext, code in
             let core = Unmanaged<ServerCore>.fromOpaque(cls!).takeUnretainedValue()
-            core.connections.add(code == .CONNECTION_NOTIFY_STARTED ? 1 : -1, ordering: .relaxed)
+            if code == .CONNECTION_NOTIFY_STARTED {
+                core.connections.add(1, ordering: .relaxed)
+                guard let connection, let socketContext else { return }
+                let state = ConnectionState(fd: zramd_connection_fd(connection))
+                core.watchdog.add(state)
+                socketContext.pointee = Unmanaged.passRetained(state).toOpaque()
+            } else {
+                core.connections.subtract(1, ordering: .relaxed)
+                guard let socketContext, let raw = socketContext.pointee else { return }
+                socketContext.pointee = nil
+                core.watchdog.remove(Unmanaged<ConnectionState>.fromOpaque(raw).takeRetainedValue())
+            }
         }
         // The daemon never outlives `core`: HTTPServer holds both and stops the daemon first.
         let cls = OpaquePointer(Unmanaged.passUnretained(core).toOpaque())

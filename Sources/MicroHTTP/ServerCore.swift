@@ -22,6 +22,8 @@ final class ServerCore: @unchecked Sendable {
     let maxBodyMemory: Int
     let maxQueryItems: Int
     let errorLine: @Sendable (String, String) -> String
+    /// Bounds the time of a keep-alive connection's later requests.
+    let watchdog: Watchdog
     /// Body bytes claimed by requests in flight (at most `maxBodyMemory`).
     let bodyMemory = Atomic<Int>(0)
     let workers: WorkerPool
@@ -42,6 +44,7 @@ final class ServerCore: @unchecked Sendable {
         maxBodyMemory = max(config.maxBodyMemory, config.maxBodyBytes)
         maxQueryItems = config.maxQueryItems
         errorLine = config.errorLine
+        watchdog = Watchdog(idleTimeoutSeconds: config.idleTimeoutSeconds, headerTimeoutSeconds: config.headerTimeoutSeconds)
         workers = WorkerPool(threads: config.workerCount, capacity: config.maxQueuedJobs)
         background = WorkerPool(threads: config.backgroundWorkerCount, capacity: config.maxQueuedJobs, nice: config.backgroundNice)
         self.observer = observer
@@ -73,6 +76,7 @@ final class ServerCore: @unchecked Sendable {
             // without reading the body, which is what every refusal here wants; the normal
             // reply waits for the next call.
             context.phase = .receiving
+            Self.connectionState(connection)?.waitingSince.store(0, ordering: .relaxed)
             context.method = String(cString: method)
             context.path = String(cString: url)
             // Differing Content-Length headers are how requests get smuggled past a proxy
@@ -257,8 +261,15 @@ final class ServerCore: @unchecked Sendable {
         return queued
     }
 
-    /// The request-completed callback's work: counters and the metrics hook.
-    func completed(_ context: RequestContext, _ termination: MHD_RequestTerminationCode) {
+    /// The state the connection-notify callback attached to `connection`.
+    static func connectionState(_ connection: OpaquePointer) -> ConnectionState? {
+        zramd_socket_context(connection).map { Unmanaged<ConnectionState>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// The request-completed callback's work: the connection waits for its next head from
+    /// now; counters and the metrics hook.
+    func completed(_ context: RequestContext, _ connection: OpaquePointer?, _ termination: MHD_RequestTerminationCode) {
+        if let connection { Self.connectionState(connection)?.waitingSince.store(Clock.nanos(), ordering: .relaxed) }
         if context.claimed > 0 { bodyMemory.subtract(context.claimed, ordering: .relaxed) }
         if context.routed { lifecycle.withLock { $0.inFlight -= 1 } }
         observer?(

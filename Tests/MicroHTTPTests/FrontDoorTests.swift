@@ -84,6 +84,50 @@ struct FrontDoorTests {
     }
 }
 
+/// The requests after a connection's first, which libmicrohttpd reads itself.
+@Suite("Watchdog: keep-alive requests bounded in time")
+struct WatchdogTests {
+    @Test func aTrickledSecondHeadIsClosedAfterIdlePlusHeaderTimeout() throws {
+        let server = try startServer { $0.headerTimeoutSeconds = 1; $0.idleTimeoutSeconds = 1 }
+        let client = try RawClient(port: server.port, timeout: 5)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.status == 200)
+        let start = nowMilliseconds()
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Trickle: ")
+        var open = true
+        while open, nowMilliseconds() - start < 6000 {
+            open = client.send("a")
+            var poller = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 200) > 0 { break }
+        }
+        #expect(client.waitForClose())
+        let took = nowMilliseconds() - start
+        #expect(took > 1800 && took < 3500, "closed after \(took) ms")
+    }
+
+    @Test func aHalfClosedSecondRequestIsClosedSoon() throws {
+        let server = try startServer { $0.idleTimeoutSeconds = 30 }
+        let client = try RawClient(port: server.port, timeout: 5)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.status == 200)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Part")
+        shutdown(client.fd, Int32(SHUT_WR))
+        let start = nowMilliseconds()
+        #expect(client.waitForClose())
+        #expect(nowMilliseconds() - start < 1500)
+    }
+
+    @Test func aCompleteRequestThenFinIsStillAnswered() throws {
+        let server = try startServer()
+        let client = try RawClient(port: server.port, timeout: 5)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.status == 200)
+        client.send("GET /slow?ms=600 HTTP/1.1\r\nHost: t\r\n\r\n")
+        shutdown(client.fd, Int32(SHUT_WR))
+        #expect(client.readResponse()?.text == "slow")
+    }
+}
+
 /// Refuses every request on its headers.
 struct Gatekeeper: HTTPHandler {
     func route(_ request: borrowing Request) -> Dispatch { .inline(Response(status: 200, text: "in"), route: "in") }
