@@ -67,7 +67,7 @@ test-deploy: test-deps build-release
 	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/deploy
 
 # Reliability (docs/RELIABILITY.md): API fuzzing, the HTTP model test, faults and abuse, as root.
-APT_RELIABILITY_PACKAGES := e2fsprogs util-linux
+APT_RELIABILITY_PACKAGES := e2fsprogs util-linux iproute2
 ZRAMD_BIN_ENV := ZRAMD_BIN=$(abspath .build/release/zramd)
 FUZZ_TIME ?= 60
 
