@@ -401,7 +401,10 @@ def exchange(a, b):
         raise OSError(ctypes.get_errno(), "renameat2")
 
 
-def swapping(swap, pause=0.0):
+def swapping(swap, pause=0.0, hold_every=0):
+    """Runs swap() in a loop on a thread, sleeping up to `pause` s between swaps and, every
+    `hold_every` swaps, 50 ms with the original names back (so that some opens get through even
+    on a loaded machine)."""
     stop = threading.Event()
     swaps = [0]
 
@@ -409,7 +412,9 @@ def swapping(swap, pause=0.0):
         while not stop.is_set():
             swap()
             swaps[0] += 1
-            if pause:
+            if hold_every and swaps[0] % (2 * hold_every) == 0:
+                time.sleep(0.05)
+            elif pause:
                 time.sleep(random.uniform(0, pause))
 
     thread = threading.Thread(target=run, daemon=True)
@@ -450,7 +455,7 @@ def test_a_backing_dev_parent_swapped_for_a_link_creates_nothing_outside(zramd_f
     (data / "sub").mkdir()
     os.symlink(outside, data / "sub.link")
     # Swaps every 0-5 ms: from well inside one store's opens (a dozen files) to longer than them.
-    stop, thread, swaps = swapping(lambda: exchange(data / "sub", data / "sub.link"), pause=0.005)
+    stop, thread, swaps = swapping(lambda: exchange(data / "sub", data / "sub.link"), pause=0.005, hold_every=10)
     created = 0
     outcomes: dict[int, int] = {}
     try:
