@@ -48,7 +48,7 @@ test-unit: deps $(CORPUS)
 
 # The concurrency tests again under ThreadSanitizer, in their own build folder.
 test-tsan: deps $(CORPUS)
-	swift test --scratch-path .build-tsan --sanitize=thread --filter Concurrent
+	swift test --scratch-path .build-tsan --sanitize=thread --filter "Concurrent|Front door|Watchdog|data directory"
 
 # The C-facing code (codecs, allocator, SQLite) under AddressSanitizer.
 test-asan: deps $(CORPUS)
@@ -83,7 +83,7 @@ bench-nbd: nbd-deps build-release $(CORPUS)
 	python3 bench/nbd/run.py --zramd .build/release/zramd --corpus $(CORPUS) --out bench/results/nbd.json
 
 # Reliability (docs/RELIABILITY.md): API fuzzing, the HTTP model test, faults and abuse, as root.
-APT_RELIABILITY_PACKAGES := e2fsprogs util-linux
+APT_RELIABILITY_PACKAGES := e2fsprogs util-linux iproute2
 ZRAMD_BIN_ENV := ZRAMD_BIN=$(abspath .build/release/zramd)
 FUZZ_TIME ?= 60
 

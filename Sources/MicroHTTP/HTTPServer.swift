@@ -8,8 +8,8 @@ public final class HTTPServer: Sendable {
     public let port: UInt16
     private let core: ServerCore
     private let graceNanos: UInt64
-    /// The daemon until `stop()` takes it, and the listening socket we own.
-    private let running: Locked<(daemon: DaemonRef, listenFD: Int32)?>
+    /// The daemon until `stop()` takes it, and the front door that accepts its connections.
+    private let running: Locked<(daemon: DaemonRef, door: FrontDoor)?>
 
     /// Binds and starts serving; `onRequestCompleted` runs on the polling thread after each request.
     public init(
@@ -18,22 +18,23 @@ public final class HTTPServer: Sendable {
     ) throws(ServerError) {
         let listener = try ListenSocket.open(host: config.host, port: config.port, backlog: config.listenBacklog)
         let core = ServerCore(config: config, handler: handler, observer: onRequestCompleted)
-        guard let daemon = Self.startDaemon(config: config, listenFD: listener.fd, ipv6: listener.ipv6, core: core) else {
+        guard let daemon = Self.startDaemon(config: config, ipv6: listener.ipv6, core: core) else {
             close(listener.fd)
             core.workers.shutdown()
             core.background.shutdown()
+            core.watchdog.stop()
             throw .daemonStartFailed
         }
         self.core = core
         port = listener.port
         graceNanos = UInt64(max(0, config.shutdownGraceSeconds) * 1e9)
-        running = Locked((DaemonRef(raw: daemon), listener.fd))
+        running = Locked((DaemonRef(raw: daemon), FrontDoor(listenFD: listener.fd, daemon: daemon, core: core, config: config)))
     }
 
     deinit { stop() }
 
-    /// Open connections.
-    public var activeConnections: Int { core.connections.load(ordering: .relaxed) }
+    /// Open connections: those libmicrohttpd serves and those waiting for a complete head.
+    public var activeConnections: Int { core.connections.load(ordering: .relaxed) + core.waiting.load(ordering: .relaxed) }
 
     /// Requests suspended while a worker runs them.
     public var suspendedRequests: Int { core.lifecycle.withLock { $0.suspended } }
@@ -44,8 +45,9 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (up to the grace period; offloaded ones
     /// always finish), then stops the daemon and the workers. Idempotent.
     public func stop() {
-        guard let (daemon, listenFD) = running.withLock({ state in defer { state = nil }; return state }) else { return }
-        let quiesced = MHD_quiesce_daemon(daemon.raw)
+        guard let (daemon, door) = running.withLock({ state in defer { state = nil }; return state }) else { return }
+        // No new connections from here on (the front door owns the listening socket).
+        door.stop()
         core.draining.store(true, ordering: .relaxed)
         let deadline = Clock.nanos() + graceNanos
         while core.lifecycle.withLock({ $0.inFlight }) > 0 && Clock.nanos() < deadline { usleep(1000) }
@@ -53,13 +55,12 @@ public final class HTTPServer: Sendable {
         core.lifecycle.withLock { $0.closed = true }
         while core.lifecycle.withLock({ $0.suspended }) > 0 { usleep(1000) }
         MHD_stop_daemon(daemon.raw)
-        // Once quiesced, the listening socket is ours to close; otherwise MHD closed it.
-        if quiesced >= 0 { close(listenFD) }
         core.workers.shutdown()
         core.background.shutdown()
+        core.watchdog.stop()
     }
 
-    private static func startDaemon(config: ServerConfig, listenFD: Int32, ipv6: Bool, core: ServerCore) -> OpaquePointer? {
+    private static func startDaemon(config: ServerConfig, ipv6: Bool, core: ServerCore) -> OpaquePointer? {
         let uriLog: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = {
             _, uri, _ in
             // Called once per request line: the raw URI still has its query, unlike `url` later.
@@ -72,23 +73,38 @@ public final class HTTPServer: Sendable {
             let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
             return core.access(context, connection, url: url, method: method, upload: upload, uploadSize: uploadSize)
         }
-        let completed: MHD_RequestCompletedCallback = { cls, _, conCls, termination in
+        let completed: MHD_RequestCompletedCallback = { cls, connection, conCls, termination in
             guard let cls, let conCls, let raw = conCls.pointee else { return }
             conCls.pointee = nil
             let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
-            Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue().completed(context, termination)
+            Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue().completed(context, connection, termination)
         }
-        let connectionNotice: MHD_NotifyConnectionCallback = { cls, _, _, code in
+        // Each connection's state for the watchdog lives in its socket context, from STARTED
+        // to CLOSED (which libmicrohttpd reports before it closes the descriptor).
+        let connectionNotice: MHD_NotifyConnectionCallback = { cls, connection, socketContext, code in
             let core = Unmanaged<ServerCore>.fromOpaque(cls!).takeUnretainedValue()
-            core.connections.add(code == .CONNECTION_NOTIFY_STARTED ? 1 : -1, ordering: .relaxed)
+            if code == .CONNECTION_NOTIFY_STARTED {
+                core.connections.add(1, ordering: .relaxed)
+                guard let connection, let socketContext else { return }
+                let state = ConnectionState(fd: zramd_connection_fd(connection))
+                core.watchdog.add(state)
+                socketContext.pointee = Unmanaged.passRetained(state).toOpaque()
+            } else {
+                core.connections.subtract(1, ordering: .relaxed)
+                guard let socketContext, let raw = socketContext.pointee else { return }
+                socketContext.pointee = nil
+                core.watchdog.remove(Unmanaged<ConnectionState>.fromOpaque(raw).takeRetainedValue())
+            }
         }
         // The daemon never outlives `core`: HTTPServer holds both and stops the daemon first.
         let cls = OpaquePointer(Unmanaged.passUnretained(core).toOpaque())
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+        // No listening socket of its own: the front door accepts and hands connections over.
+        var flags =
+            MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+            | MHD_USE_NO_LISTEN_SOCKET.rawValue | MHD_USE_ITC.rawValue
         if ipv6 { flags |= MHD_USE_IPv6.rawValue }
         // C varargs: unsigned int as UInt32, size_t as Int, pointers and function pointers as OpaquePointer.
         let options: [any CVarArg] = [
-            MHD_OPTION.LISTEN_SOCKET.rawValue, listenFD,
             MHD_OPTION.THREAD_POOL_SIZE.rawValue, UInt32(clamping: max(1, config.threadPoolSize)),
             MHD_OPTION.CONNECTION_LIMIT.rawValue, UInt32(clamping: max(1, config.connectionLimit)),
             MHD_OPTION.CONNECTION_TIMEOUT.rawValue, UInt32(clamping: max(1, config.idleTimeoutSeconds)),

@@ -2,6 +2,16 @@
 public protocol HTTPHandler: Sendable {
     /// Answers `request` now, or names a job to run on a worker thread.
     func route(_ request: borrowing Request) -> Dispatch
+
+    /// Called once the request's headers are complete and before any of its body is read
+    /// (`request.body` is empty): a response refuses the request at once (401 for a missing
+    /// token) and the connection closes without the body being read; nil lets it proceed.
+    func admit(_ request: borrowing Request) -> Response?
+}
+
+extension HTTPHandler {
+    /// Admits every request (handlers without an early check).
+    public func admit(_ request: borrowing Request) -> Response? { nil }
 }
 
 /// Where a request is answered, with the route label metrics use.

@@ -1,3 +1,4 @@
+import CMicroHTTPD
 import Glibc
 
 /// Opens the listening socket ourselves: `MHD_get_daemon_info` is variadic (not imported),

@@ -18,10 +18,15 @@ final class RequestContext: @unchecked Sendable {
     var routed = false
     var route = ""
     var status = 0
-    /// The body outgrew the limit: further chunks are dropped, the answer is 413.
-    var tooLarge = false
-    /// Body bytes read and dropped since `tooLarge`.
+    /// Why the body is being dropped rather than kept.
+    enum Refusal { case tooLarge, overloaded }
+    /// Set when the body outgrew the limit (413) or the server's body memory (503): further
+    /// chunks are dropped and that is the answer.
+    var refusal: Refusal?
+    /// Body bytes read and dropped since `refusal` was set.
     var discarded = 0
+    /// Bytes counted against the server's body memory for this request.
+    var claimed = 0
     /// The worker's reply to an offloaded request.
     var handoff: Locked<Response?>?
 

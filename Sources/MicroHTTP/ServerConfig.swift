@@ -19,7 +19,7 @@ public struct ServerConfig: Sendable {
     public var backgroundNice: Int32
     /// Open connections at most; libmicrohttpd splits it evenly across the polling threads.
     public var connectionLimit: Int
-    /// Seconds a connection may sit without sending or receiving before it is closed (slowloris).
+    /// Seconds a connection may sit without sending or receiving before it is closed.
     public var idleTimeoutSeconds: Int
     /// Largest request body; larger ones get 413 and are never buffered.
     public var maxBodyBytes: Int
@@ -28,6 +28,21 @@ public struct ServerConfig: Sendable {
     public var maxDiscardBytes: Int
     /// Bytes per connection for the request line and headers (libmicrohttpd's memory pool).
     public var connectionMemoryLimit: Int
+    /// Seconds from accepting a connection to its complete request head (request line and
+    /// headers), however the bytes trickle in; past it the client gets 408 and is closed.
+    public var headerTimeoutSeconds: Double
+    /// Longest request line; longer ones get 414.
+    public var maxRequestLineBytes: Int
+    /// Largest request head (request line plus headers); larger ones get 431.
+    public var maxHeaderBytes: Int
+    /// Most query items (`&`-separated) a request may carry; more get 400.
+    public var maxQueryItems: Int
+    /// Request-body bytes all connections together may hold at once; a request that would go
+    /// past it gets 503 with `Retry-After` before its body is read.
+    public var maxBodyMemory: Int
+    /// Formats the body of an error the engine answers by itself from an errno name
+    /// (`EINVAL`, `E2BIG`, `ETIMEDOUT`, `EAGAIN`) and a reason; one line with its newline.
+    public var errorLine: @Sendable (_ errno: String, _ why: String) -> String
     /// `listen(2)` backlog.
     public var listenBacklog: Int
     /// Seconds `stop()` waits for in-flight requests before closing connections.
@@ -39,7 +54,7 @@ public struct ServerConfig: Sendable {
         port: UInt16 = 0,
         threadPoolSize: Int = ServerConfig.cores,
         workerCount: Int = ServerConfig.cores,
-        maxQueuedJobs: Int = 4096,
+        maxQueuedJobs: Int = 64,
         backgroundWorkerCount: Int = 1,
         backgroundNice: Int32 = 10,
         connectionLimit: Int = 1024,
@@ -47,6 +62,12 @@ public struct ServerConfig: Sendable {
         maxBodyBytes: Int = 16 << 20,
         maxDiscardBytes: Int = 64 << 20,
         connectionMemoryLimit: Int = 32 << 10,
+        headerTimeoutSeconds: Double = 10,
+        maxRequestLineBytes: Int = 8 << 10,
+        maxHeaderBytes: Int = 16 << 10,
+        maxQueryItems: Int = 64,
+        maxBodyMemory: Int = 256 << 20,
+        errorLine: @escaping @Sendable (_ errno: String, _ why: String) -> String = { "\($0): \($1)\n" },
         listenBacklog: Int = 511,
         shutdownGraceSeconds: Double = 10
     ) {
@@ -62,6 +83,12 @@ public struct ServerConfig: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.maxDiscardBytes = maxDiscardBytes
         self.connectionMemoryLimit = connectionMemoryLimit
+        self.headerTimeoutSeconds = headerTimeoutSeconds
+        self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxQueryItems = maxQueryItems
+        self.maxBodyMemory = maxBodyMemory
+        self.errorLine = errorLine
         self.listenBacklog = listenBacklog
         self.shutdownGraceSeconds = shutdownGraceSeconds
     }

@@ -19,11 +19,21 @@ final class ServerCore: @unchecked Sendable {
     let handler: any HTTPHandler
     let maxBodyBytes: Int
     let maxDiscardBytes: Int
+    let maxBodyMemory: Int
+    let maxQueryItems: Int
+    let errorLine: @Sendable (String, String) -> String
+    /// Bounds the time of a keep-alive connection's later requests.
+    let watchdog: Watchdog
+    /// Body bytes claimed by requests in flight (at most `maxBodyMemory`).
+    let bodyMemory = Atomic<Int>(0)
     let workers: WorkerPool
     let background: WorkerPool
     let observer: (@Sendable (RequestOutcome) -> Void)?
     let lifecycle = Locked(Lifecycle())
+    /// Connections libmicrohttpd serves.
     let connections = Atomic<Int>(0)
+    /// Connections the front door holds until their first request head is complete.
+    let waiting = Atomic<Int>(0)
     /// After `MHD_quiesce_daemon`: replies carry `Connection: close` so keep-alive clients let go.
     let draining = Atomic<Bool>(false)
 
@@ -31,6 +41,10 @@ final class ServerCore: @unchecked Sendable {
         self.handler = handler
         maxBodyBytes = config.maxBodyBytes
         maxDiscardBytes = config.maxDiscardBytes
+        maxBodyMemory = max(config.maxBodyMemory, config.maxBodyBytes)
+        maxQueryItems = config.maxQueryItems
+        errorLine = config.errorLine
+        watchdog = Watchdog(idleTimeoutSeconds: config.idleTimeoutSeconds, headerTimeoutSeconds: config.headerTimeoutSeconds)
         workers = WorkerPool(threads: config.workerCount, capacity: config.maxQueuedJobs)
         background = WorkerPool(threads: config.backgroundWorkerCount, capacity: config.maxQueuedJobs, nice: config.backgroundNice)
         self.observer = observer
@@ -50,27 +64,37 @@ final class ServerCore: @unchecked Sendable {
         return values
     }
 
-    /// The access handler: collects the body, then routes, queues or suspends.
+    /// The access handler: admits the request on its headers, collects the body, then routes,
+    /// queues or suspends.
     func access(
         _ context: RequestContext, _ connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>,
         upload: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>
     ) -> MHD_Result {
         switch context.phase {
         case .fresh:
-            // Headers only. Replying now counts as an early reply and closes the connection,
-            // so except for an oversized body (whose connection should close) reply later.
+            // Headers only. Replying now counts as an early reply and closes the connection
+            // without reading the body, which is what every refusal here wants; the normal
+            // reply waits for the next call.
             context.phase = .receiving
+            Self.connectionState(connection)?.waitingSince.store(0, ordering: .relaxed)
             context.method = String(cString: method)
             context.path = String(cString: url)
             // Differing Content-Length headers are how requests get smuggled past a proxy
-            // (RFC 9112 6.3): refuse, and let the early reply close the connection.
+            // (RFC 9112 6.3): refuse.
             if Self.contentLengths(connection).count > 1 {
-                return queue(Response(status: 400, text: "conflicting Content-Length headers\n"), on: connection, context)
+                return queue(engineError(400, "EINVAL", "conflicting Content-Length headers"), on: connection, context)
+            }
+            if RequestHead.queryItemCount(context.rawQuery) > maxQueryItems {
+                return queue(engineError(400, "EINVAL", "more than \(maxQueryItems) query items"), on: connection, context)
+            }
+            if let refusal = handler.admit(makeRequest(context, ConnectionRef(raw: connection))) {
+                return queue(refusal, on: connection, context)
             }
             if let declared = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
-                let length = Int(String(cString: declared))
+                let length = Int(String(cString: declared)), length > 0
             {
                 if length > maxBodyBytes { return queue(tooLarge(), on: connection, context) }
+                guard claimBodyMemory(length, for: context) else { return queue(overloaded(), on: connection, context) }
                 context.reserve(length)
             }
             return .YES
@@ -78,27 +102,72 @@ final class ServerCore: @unchecked Sendable {
             let size = uploadSize.pointee
             if size > 0 {
                 uploadSize.pointee = 0
-                if context.tooLarge {
+                if context.refusal != nil {
                     // 0.9.75 cannot queue a reply mid-upload: drop chunks until the body ends
-                    // (then 413), or close once the client has pushed too much.
+                    // (then the refusal goes out normally); past `maxDiscardBytes` write the
+                    // refusal on the socket ourselves and close.
                     context.discarded += size
-                    return context.discarded > maxDiscardBytes ? .NO : .YES
+                    if context.discarded > maxDiscardBytes {
+                        sendAndClose(refusalResponse(context), connection)
+                        return .NO
+                    }
+                    return .YES
                 }
                 if context.bodyCount + size > maxBodyBytes {
-                    context.tooLarge = true
-                    context.discarded = context.bodyCount + size
-                    context.discardBody()
+                    refuseBody(context, .tooLarge, discarded: context.bodyCount + size)
                     return .YES
+                }
+                if context.bodyCount + size > context.claimed {
+                    let want = min(maxBodyBytes, max(context.bodyCount + size, context.claimed * 2, 64 << 10))
+                    guard claimBodyMemory(want - context.claimed, for: context) else {
+                        refuseBody(context, .overloaded, discarded: context.bodyCount + size)
+                        return .YES
+                    }
                 }
                 context.append(upload!, count: size)
                 return .YES
             }
-            if context.tooLarge { return queue(tooLarge(), on: connection, context) }
+            if context.refusal != nil { return queue(refusalResponse(context), on: connection, context) }
             return dispatch(context, connection)
         case .offloaded:
             guard let reply = context.handoff!.withLock({ $0.take() }) else { return .YES }
             return queue(reply, on: connection, context)
         }
+    }
+
+    /// Counts `bytes` more of body held in memory for `context`; false (and nothing counted)
+    /// when that would go past `maxBodyMemory`.
+    private func claimBodyMemory(_ bytes: Int, for context: RequestContext) -> Bool {
+        let after = bodyMemory.add(bytes, ordering: .relaxed).newValue
+        guard after <= maxBodyMemory else {
+            bodyMemory.subtract(bytes, ordering: .relaxed)
+            return false
+        }
+        context.claimed += bytes
+        return true
+    }
+
+    /// Drops the body collected so far and its memory claim; the rest of it is discarded.
+    private func refuseBody(_ context: RequestContext, _ refusal: RequestContext.Refusal, discarded: Int) {
+        context.refusal = refusal
+        context.discarded = discarded
+        context.discardBody()
+        bodyMemory.subtract(context.claimed, ordering: .relaxed)
+        context.claimed = 0
+    }
+
+    private func refusalResponse(_ context: RequestContext) -> Response {
+        context.refusal == .overloaded ? overloaded() : tooLarge()
+    }
+
+    /// Writes `response` straight to the connection's socket and shuts its sending side:
+    /// for a reply libmicrohttpd cannot queue mid-upload. The caller then returns `.NO`.
+    private func sendAndClose(_ response: consuming Response, _ connection: OpaquePointer) {
+        let fd = zramd_connection_fd(connection)
+        guard fd >= 0 else { return }
+        let status = response.status
+        RawReply.send(fd, status: status, headers: response.headers, body: response.body.bytes)
+        shutdown(fd, Int32(SHUT_WR))
     }
 
     private func dispatch(_ context: RequestContext, _ connection: OpaquePointer) -> MHD_Result {
@@ -154,12 +223,21 @@ final class ServerCore: @unchecked Sendable {
             connection: connection)
     }
 
+    /// An error the engine answers by itself, its body in the configured one-line format.
+    func engineError(_ status: Int, _ errno: String, _ why: String, retryAfter: Bool = false) -> Response {
+        Response(status: status, headers: retryAfter ? [("Retry-After", "1")] : [], text: errorLine(errno, why))
+    }
+
     private func tooLarge() -> Response {
-        Response(status: 413, text: "request body over \(maxBodyBytes) bytes\n")
+        engineError(413, "E2BIG", "request body over \(maxBodyBytes) bytes")
+    }
+
+    private func overloaded() -> Response {
+        engineError(503, "EAGAIN", "request bodies in memory are at the --max-body-memory limit (\(maxBodyMemory) bytes)", retryAfter: true)
     }
 
     private func unavailable(_ why: String) -> Response {
-        Response(status: 503, headers: [("Retry-After", "1")], text: "\(why)\n")
+        engineError(503, "EAGAIN", why, retryAfter: true)
     }
 
     /// Hands `response` to libmicrohttpd without copying its body (`.RESPMEM_MUST_FREE`).
@@ -183,8 +261,16 @@ final class ServerCore: @unchecked Sendable {
         return queued
     }
 
-    /// The request-completed callback's work: counters and the metrics hook.
-    func completed(_ context: RequestContext, _ termination: MHD_RequestTerminationCode) {
+    /// The state the connection-notify callback attached to `connection`.
+    static func connectionState(_ connection: OpaquePointer) -> ConnectionState? {
+        zramd_socket_context(connection).map { Unmanaged<ConnectionState>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// The request-completed callback's work: the connection waits for its next head from
+    /// now; counters and the metrics hook.
+    func completed(_ context: RequestContext, _ connection: OpaquePointer?, _ termination: MHD_RequestTerminationCode) {
+        if let connection { Self.connectionState(connection)?.waitingSince.store(Clock.nanos(), ordering: .relaxed) }
+        if context.claimed > 0 { bodyMemory.subtract(context.claimed, ordering: .relaxed) }
         if context.routed { lifecycle.withLock { $0.inFlight -= 1 } }
         observer?(
             RequestOutcome(

@@ -49,7 +49,8 @@ final class FileGuard: Sendable {
             }
         }
         let existed = lstat(path, &st) == 0
-        let descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        // Walked below the data directory: no symbolic link at any component (`DataDirectory`).
+        let descriptor = DataDirectory.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else {
             throw .io("cannot open backing file \(path): \(FileGuard.errnoText())")
         }
@@ -103,7 +104,7 @@ final class FileGuard: Sendable {
     /// Removes the old `-wal`/`-shm` first so SQLite cannot replay an old log into the new file.
     func discardContents() throws(BackingError) {
         for suffix in ["-wal", "-shm", "-journal"] {
-            if unlink(path + suffix) != 0 && errno != ENOENT {
+            if DataDirectory.unlink(path + suffix) != 0 && errno != ENOENT {
                 throw .io("cannot remove \(path + suffix): \(FileGuard.errnoText())")
             }
         }

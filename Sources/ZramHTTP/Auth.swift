@@ -21,7 +21,18 @@ public struct Tokens: Sendable {
         if let presented, Self.constantTimeEqual(presented, required) { return nil }
         return Response(
             status: 401, headers: [("WWW-Authenticate", "Bearer realm=\"zramd\"")],
-            text: "zramd: EACCES: \(presented == nil ? "a bearer token is required" : "wrong token")\n")
+            text: ErrorText.line("EACCES", presented == nil ? "a bearer token is required" : "wrong token"))
+    }
+
+    /// The token `method` on `path` needs (nil: none), as the router applies them: `data` for
+    /// anything under `/dev`, `admin` for PUT and POST under `/sys`.
+    func required(method: String, path: String) -> String? {
+        guard admin != nil || data != nil else { return nil }
+        switch path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true).first {
+        case "dev": return data
+        case "sys": return method == "PUT" || method == "POST" ? admin : nil
+        default: return nil
+        }
     }
 
     /// Compares without an early exit, so the time taken says nothing about where they differ.

@@ -20,8 +20,14 @@ public enum ErrorText {
     /// `zramd: <ERRNO>: <why>` and a newline, always one line: control characters that a
     /// request put into the reason (a path, an attribute body) are escaped (`\n`, `\u{1B}`).
     public static func body(_ error: ZramError) -> String {
+        line(error.errno.rawValue, error.reason)
+    }
+
+    /// `zramd: <errno>: <why>` and a newline for any errno name, `why` escaped as in `body`:
+    /// the format of the HTTP engine's own errors (408, 413, 414, 431, 503) too.
+    public static func line(_ errno: String, _ why: String) -> String {
         var reason = ""
-        for scalar in error.reason.unicodeScalars {
+        for scalar in why.unicodeScalars {
             switch scalar {
             case "\n": reason += "\\n"
             case "\r": reason += "\\r"
@@ -31,7 +37,7 @@ public enum ErrorText {
             default: reason.unicodeScalars.append(scalar)
             }
         }
-        return "zramd: \(error.errno.rawValue): \(reason)\n"
+        return "zramd: \(errno): \(reason)\n"
     }
 }
 

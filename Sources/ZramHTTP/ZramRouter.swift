@@ -20,6 +20,12 @@ public final class ZramRouter: HTTPHandler {
         self.maxBatchPages = maxBatchPages
     }
 
+    /// The token check, as soon as the headers are complete: a request without the right
+    /// token is answered 401 before any of its body is read.
+    public func admit(_ request: borrowing Request) -> Response? {
+        tokens.check(request, against: tokens.required(method: request.method, path: request.path))
+    }
+
     public func route(_ request: borrowing Request) -> Dispatch {
         // The hot path, /dev/zram<id>/pages/<index>, is parsed without building strings.
         if let page = PagePath(request.path) {

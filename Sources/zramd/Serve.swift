@@ -40,14 +40,23 @@ struct Serve: ParsableCommand {
     @Option(help: "Worker threads for slow requests (slow codecs, SQLite reads, batches, recompress, writeback). Default: cores.")
     var workers = ServerConfig.cores
 
+    @Option(help: "Slow requests waiting for a worker beyond which new ones get 503 EAGAIN with Retry-After (per pool: workers, background).")
+    var maxQueuedRequests = 64
+
     @Option(help: "HTTP polling threads, which answer fast requests inline. Default: cores.")
     var httpThreads = ServerConfig.cores
 
     @Option(help: "Open connections at most.")
     var maxConnections = 1024
 
-    @Option(help: "Seconds a connection may stay idle (or trickle a request) before it is closed.")
+    @Option(help: "Seconds a connection may stay idle before it is closed.")
     var idleTimeout = 30
+
+    @Option(help: "Seconds from accepting a connection to its complete request head, however slowly it trickles in; past it the client gets 408.")
+    var headerTimeout = 10.0
+
+    @Option(help: "Request-body bytes all connections together may hold in memory at once, with K, M, G suffixes; past it requests get 503 with Retry-After before their body is read.")
+    var maxBodyMemory = "256M"
 
     @Option(help: "Pages one batch request may carry; request bodies are limited to this many pages.")
     var maxBatchPages = 4096
@@ -68,9 +77,14 @@ struct Serve: ParsableCommand {
         guard [4096, 16384, 65536].contains(pageSize) else { throw ValidationError("--page-size must be 4096, 16384 or 65536") }
         guard numDevices >= 0, numDevices <= 256 else { throw ValidationError("--num-devices must be 0...256") }
         guard workers > 0, httpThreads > 0 else { throw ValidationError("--workers and --http-threads must be positive") }
+        guard maxQueuedRequests > 0 else { throw ValidationError("--max-queued-requests must be positive") }
         guard maxBatchPages > 0 else { throw ValidationError("--max-batch-pages must be positive") }
         _ = try ListenAddress(listen)
         if let nbdListen { _ = try ListenAddress(nbd: nbdListen) }
+        guard headerTimeout > 0 else { throw ValidationError("--header-timeout must be positive") }
+        guard let bodyMemory = Self.bytes(maxBodyMemory), bodyMemory >= maxBatchPages * pageSize else {
+            throw ValidationError("--max-body-memory must be a size of at least --max-batch-pages × --page-size (\(maxBatchPages * pageSize) bytes)")
+        }
     }
 
     func run() throws {
@@ -109,7 +123,10 @@ struct Serve: ParsableCommand {
         let address = try ListenAddress(listen)
         let config = ServerConfig(
             host: address.host, port: address.port, threadPoolSize: httpThreads, workerCount: workers,
-            connectionLimit: maxConnections, idleTimeoutSeconds: idleTimeout, maxBodyBytes: maxBatchPages * pageSize)
+            maxQueuedJobs: maxQueuedRequests,
+            connectionLimit: maxConnections, idleTimeoutSeconds: idleTimeout, maxBodyBytes: maxBatchPages * pageSize,
+            headerTimeoutSeconds: headerTimeout, maxBodyMemory: Self.bytes(maxBodyMemory) ?? 0,
+            errorLine: { ErrorText.line($0, $1) })
         let router = ZramRouter(registry: registry, tokens: tokens, metrics: metrics, maxBatchPages: maxBatchPages)
         let signals = ShutdownSignals()
         let server: HTTPServer
@@ -156,5 +173,19 @@ struct Serve: ParsableCommand {
                 log.error("\(device.name): not saved, the next start begins empty: \(error)")
             }
         }
+    }
+
+    /// Bytes with an optional K/M/G suffix (binary units), nil when it is not one.
+    static func bytes(_ text: String) -> Int? {
+        var digits = Substring(text)
+        var shift = 0
+        if let last = digits.last, let s = ["k": 10, "m": 20, "g": 30][last.lowercased()] {
+            shift = s
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(digits), n <= Int.max >> shift else {
+            return nil
+        }
+        return n << shift
     }
 }

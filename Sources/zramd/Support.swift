@@ -81,14 +81,17 @@ struct ShutdownSignals {
 private func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
 enum MallocTuning {
-    /// Keeps batch-sized buffers (request bodies and responses of up to `bytes`) on the heap.
+    /// Keeps batch-sized buffers (request bodies and responses of up to `bytes`, at most
+    /// 1 MiB) on the heap.
     ///
     /// By default glibc serves each 256 KiB batch buffer with its own mmap, or trims the heap
     /// after freeing it, so every batch request page-faults and zeroes its buffer again.
-    /// Raising the mmap and trim thresholds above the largest body keeps freed buffers for
-    /// reuse; the memory kept is bounded by the bodies in flight.
+    /// Raising the mmap and trim thresholds keeps freed buffers for reuse. The cap bounds what
+    /// is kept: larger bodies (up to --max-batch-pages) are mapped and unmapped each time, so
+    /// a burst of them gives its memory back when it ends (40 × 16 MiB bodies once left
+    /// ~500 MB resident with the threshold at 16 MiB).
     static func keepBuffers(upTo bytes: Int) {
-        let threshold = Int32(clamping: max(bytes, 128 << 10) + 4096)
+        let threshold = Int32(clamping: min(max(bytes, 128 << 10), 1 << 20) + 4096)
         _ = mallopt(-3, threshold)      // M_MMAP_THRESHOLD
         _ = mallopt(-1, threshold * 4)  // M_TRIM_THRESHOLD
     }

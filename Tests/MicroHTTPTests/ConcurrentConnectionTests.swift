@@ -68,13 +68,15 @@ struct ConcurrentConnectionTests {
         #expect(curl(["http://127.0.0.1:\(server.port)/echo"]).output == "GET /echo")
     }
 
-    /// libmicrohttpd 0.9.75 drops a request line it cannot split into tokens without replying.
+    /// libmicrohttpd 0.9.75 drops a request line it cannot split into tokens without replying;
+    /// the front door answers it 400 first.
     @Test(arguments: ["GARBAGE\r\n\r\n", "GET\r\n\r\n"])
-    func untokenizableRequestLinesAreClosed(_ request: String) throws {
+    func untokenizableRequestLinesGet400(_ request: String) throws {
         let server = try startServer()
         let client = try RawClient(port: server.port)
         client.send(request)
-        #expect(client.readResponse() == nil)
+        #expect(client.readResponse()?.status == 400)
+        #expect(client.waitForClose())
         #expect(curl(["http://127.0.0.1:\(server.port)/echo"]).output == "GET /echo")
     }
 

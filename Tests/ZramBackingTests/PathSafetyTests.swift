@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+import Synchronization
 import ZramBacking
+import ZramTestSupport
 
 @Suite("backing_dev path safety")
 struct PathSafetyTests {
@@ -56,4 +58,96 @@ struct PathSafetyTests {
         try FileManager.default.createSymbolicLink(atPath: dir.file("link.db"), withDestinationPath: dir.file("real.db"))
         #expect(backingError { _ = try BackingStore(path: dir.file("link.db"), pageSize: 4096) }?.errnoName == "EINVAL")
     }
+}
+
+@Suite("data directory opens follow no link")
+struct DataDirectoryRaceTests {
+    /// A thread swaps `sub` between a directory and a link to an outside directory while
+    /// 10,000 creating opens of `sub/f` run: none may create anything outside.
+    @Test func aParentSwappedForALinkNeverLeadsOutside() throws {
+        let dir = TempDir()
+        let outside = TempDir()
+        let root = URL(fileURLWithPath: dir.path).resolvingSymlinksInPath().path
+        DataDirectory.register(root)
+        try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: false)
+        let swapper = Swapper()
+        ZramTestSupport.Thread.detach {
+            var flip = false
+            while !swapper.stop.load(ordering: .relaxed) {
+                if flip {
+                    unlink(root + "/sub")
+                    rename(root + "/sub.away", root + "/sub")
+                } else {
+                    rename(root + "/sub", root + "/sub.away")
+                    symlink(outside.path, root + "/sub")
+                }
+                flip.toggle()
+            }
+            swapper.done.store(true, ordering: .releasing)
+        }
+        var opened = 0
+        for _ in 0..<10_000 {
+            let fd = DataDirectory.open(root + "/sub/f", O_RDWR | O_CREAT, 0o600)
+            if fd >= 0 {
+                opened += 1
+                close(fd)
+            }
+        }
+        swapper.stop.store(true, ordering: .relaxed)
+        while !swapper.done.load(ordering: .acquiring) { usleep(1000) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "a file was created outside")
+        #expect(opened > 0, "the swap never left the directory in place")
+    }
+
+    /// The same for SQLite's own files: stores opened under a swapping parent.
+    @Test func sqliteFilesNeverLeadOutside() throws {
+        let dir = TempDir()
+        let outside = TempDir()
+        let root = URL(fileURLWithPath: dir.path).resolvingSymlinksInPath().path
+        DataDirectory.register(root)
+        try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: false)
+        let swapper = Swapper()
+        ZramTestSupport.Thread.detach {
+            var flip = false
+            while !swapper.stop.load(ordering: .relaxed) {
+                if flip {
+                    unlink(root + "/sub")
+                    rename(root + "/sub.away", root + "/sub")
+                } else {
+                    rename(root + "/sub", root + "/sub.away")
+                    symlink(outside.path, root + "/sub")
+                }
+                flip.toggle()
+                let swaps = swapper.swaps.add(1, ordering: .relaxed).newValue
+                // Mostly short windows (races inside a store's dozen opens); every 20th time
+                // the directory stays 50 ms, so that some stores open even on a loaded machine.
+                usleep(!flip && swaps % 20 == 0 ? 50_000 : UInt32.random(in: 0...2000))
+            }
+            swapper.done.store(true, ordering: .releasing)
+        }
+        var opened = 0
+        var failures: [String: Int] = [:]
+        var attempts = 0
+        while attempts < 100 || swapper.swaps.load(ordering: .relaxed) < 300 {
+            attempts += 1
+            do throws(BackingError) {
+                let store = try BackingStore(path: root + "/sub/bd.sqlite", pageSize: 4096, readers: 1)
+                opened += 1
+                store.close()
+            } catch {
+                failures[String(error.reason.suffix(70)), default: 0] += 1
+            }
+        }
+        swapper.stop.store(true, ordering: .relaxed)
+        while !swapper.done.load(ordering: .acquiring) { usleep(1000) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "a file was created outside")
+        #expect(opened > 0, "\(failures)")
+    }
+}
+
+/// Flags shared with the thread that swaps names.
+final class Swapper: Sendable {
+    let stop = Atomic<Bool>(false)
+    let done = Atomic<Bool>(false)
+    let swaps = Atomic<Int>(0)
 }

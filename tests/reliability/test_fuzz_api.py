@@ -21,3 +21,17 @@ def test_schemathesis_finds_no_failure_and_the_server_survives(zramd_bin_path):
                           "--min-cases", min_cases], capture_output=True, text=True, timeout=3000)
     print(out.stdout[-3000:])
     assert out.returncode == 0, out.stdout[-20000:] + out.stderr[-5000:]
+
+
+def test_a_plain_schemathesis_run_passes(zramd_factory):
+    """`schemathesis run api/openapi.yaml --checks all` from the repository root, no hooks, against
+    a server with default options: every check, including positive_data_acceptance (with the
+    rejections the contract cannot express allowed in schemathesis.toml) and the Allow header."""
+    s = zramd_factory()
+    repo = HERE.parents[1]
+    out = subprocess.run(["schemathesis", "run", "api/openapi.yaml", "--checks", "all", "--url", s.base,
+                          "--seed", os.environ.get("ZRAMD_API_FUZZ_SEED", "1"), "--no-color"],
+                         cwd=repo, capture_output=True, text=True, timeout=900)
+    tail = out.stdout[-6000:]
+    print(tail)
+    assert out.returncode == 0 and " passed" in tail and "failed" not in tail, tail + out.stderr[-3000:]

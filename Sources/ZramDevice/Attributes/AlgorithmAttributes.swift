@@ -125,9 +125,16 @@ extension ZramDevice {
         do { path = try BackingStore.resolve(name: name, inDataDir: dataDir) } catch {
             throw ZramError(.EINVAL, "dict \(name): \(error.reason)")
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Walked from the data directory's descriptor, following no symbolic link at any
+        // component: a link swapped in after the check fails the open. Non-blocking, so a
+        // FIFO cannot hang the request; only a regular file is read.
+        let fd = DataDirectory.open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw ZramError(.EINVAL, "dict \(name): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ZramError(.EINVAL, "dict \(name) is not a regular file")
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

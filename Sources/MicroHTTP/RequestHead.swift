@@ -1,0 +1,232 @@
+import Glibc
+
+/// Checks a connection's first request head (request line and headers) on the raw bytes the
+/// front door peeks at, before libmicrohttpd sees the connection.
+///
+/// libmicrohttpd 0.9.75 answers some malformed heads with its status line and headers sent
+/// twice (no `Host`, a `Content-Length` of `0x10`, `-1` or `+4096`), drops an over-long
+/// request line without a reply and hangs on a query with a few hundred items (its 32 KiB
+/// connection pool runs out). Heads like these are answered here instead, in one well-formed
+/// response; a head that passes is one libmicrohttpd parses without trouble.
+enum RequestHead {
+    /// What the bytes received so far amount to.
+    enum Verdict: Equatable {
+        /// The head is not complete yet (and within the limits so far).
+        case incomplete
+        /// A complete head that libmicrohttpd may take.
+        case complete
+        /// Answer `status` with `errno` and `why`, then close.
+        case reject(status: Int, errno: String, why: String)
+    }
+
+    struct Limits {
+        var maxRequestLine: Int
+        var maxHead: Int
+        var maxQueryItems: Int
+    }
+
+    /// Judges the request head at the start of `bytes`.
+    static func inspect(_ bytes: UnsafeRawBufferPointer, _ limits: Limits) -> Verdict {
+        var start = 0
+        // RFC 9112 2.2: empty lines before the request line are ignored.
+        while start < bytes.count, bytes[start] == cr || bytes[start] == lf { start += 1 }
+        guard let lineEnd = find(lf, in: bytes, from: start, before: min(bytes.count, start + limits.maxRequestLine + 1)) else {
+            return bytes.count - start > limits.maxRequestLine
+                ? .reject(status: 414, errno: "E2BIG", why: "request line over \(limits.maxRequestLine) bytes") : .incomplete
+        }
+        guard let headEnd = endOfHead(bytes, from: lineEnd) else {
+            return bytes.count - start > limits.maxHead
+                ? .reject(status: 431, errno: "E2BIG", why: "request head over \(limits.maxHead) bytes") : .incomplete
+        }
+        if headEnd - start > limits.maxHead {
+            return .reject(status: 431, errno: "E2BIG", why: "request head over \(limits.maxHead) bytes")
+        }
+        return checkRequestLine(bytes, start, trimCR(bytes, lineEnd), limits)
+            ?? checkHeaders(bytes, lineEnd + 1, headEnd, http11: isHTTP11(bytes, start, trimCR(bytes, lineEnd)))
+            ?? .complete
+    }
+
+    /// The number of non-empty `&`-separated items of a raw query.
+    static func queryItemCount(_ rawQuery: String) -> Int {
+        var items = 0
+        var inItem = false
+        for byte in rawQuery.utf8 {
+            if byte == UInt8(ascii: "&") {
+                inItem = false
+            } else if !inItem {
+                inItem = true
+                items += 1
+            }
+        }
+        return items
+    }
+
+    private static let cr = UInt8(ascii: "\r")
+    private static let lf = UInt8(ascii: "\n")
+    private static let space = UInt8(ascii: " ")
+
+    private static func find(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int, before end: Int) -> Int? {
+        var i = from
+        while i < end {
+            if bytes[i] == byte { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Index just past the empty line that ends the head (`\n\n` or `\n\r\n`), searching from
+    /// the request line's `\n`.
+    private static func endOfHead(_ bytes: UnsafeRawBufferPointer, from firstLF: Int) -> Int? {
+        var i = firstLF
+        while i < bytes.count {
+            if bytes[i] == lf {
+                if i + 1 < bytes.count, bytes[i + 1] == lf { return i + 2 }
+                if i + 2 < bytes.count, bytes[i + 1] == cr, bytes[i + 2] == lf { return i + 3 }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func trimCR(_ bytes: UnsafeRawBufferPointer, _ end: Int) -> Int {
+        end > 0 && bytes[end - 1] == cr ? end - 1 : end
+    }
+
+    private static func isHTTP11(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
+        end - start >= 8 && equal(bytes, end - 8, "HTTP/1.1")
+    }
+
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ at: Int, _ text: StaticString) -> Bool {
+        guard at >= 0, at + text.utf8CodeUnitCount <= bytes.count else { return false }
+        for i in 0..<text.utf8CodeUnitCount where bytes[at + i] != text.utf8Start[i] { return false }
+        return true
+    }
+
+    private static func equalFolded(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ lowercase: StaticString) -> Bool {
+        guard to - from == lowercase.utf8CodeUnitCount else { return false }
+        for i in 0..<(to - from) {
+            var byte = bytes[from + i]
+            if byte >= UInt8(ascii: "A"), byte <= UInt8(ascii: "Z") { byte += 32 }
+            if byte != lowercase.utf8Start[i] { return false }
+        }
+        return true
+    }
+
+    /// `METHOD SP target SP HTTP/1.x`, and the target's query items within the limit.
+    private static func checkRequestLine(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ limits: Limits) -> Verdict? {
+        let bad = Verdict.reject(status: 400, errno: "EINVAL", why: "malformed request line")
+        guard let firstSpace = find(space, in: bytes, from: start, before: end), firstSpace > start,
+            let secondSpace = find(space, in: bytes, from: firstSpace + 1, before: end), secondSpace > firstSpace + 1,
+            end - secondSpace - 1 == 8, equal(bytes, secondSpace + 1, "HTTP/1."),
+            bytes[end - 1] == UInt8(ascii: "0") || bytes[end - 1] == UInt8(ascii: "1")
+        else { return bad }
+        for i in start..<firstSpace where !(bytes[i] >= UInt8(ascii: "A") && bytes[i] <= UInt8(ascii: "Z")) { return bad }
+        for i in (firstSpace + 1)..<secondSpace where bytes[i] <= space || bytes[i] == 0x7F { return bad }
+        if let question = find(UInt8(ascii: "?"), in: bytes, from: firstSpace + 1, before: secondSpace) {
+            var items = 0
+            var inItem = false
+            for i in (question + 1)..<secondSpace {
+                if bytes[i] == UInt8(ascii: "&") {
+                    inItem = false
+                } else if !inItem {
+                    inItem = true
+                    items += 1
+                }
+            }
+            if items > limits.maxQueryItems {
+                return .reject(status: 400, errno: "EINVAL", why: "more than \(limits.maxQueryItems) query items")
+            }
+        }
+        return nil
+    }
+
+    /// Every header line is `name: value`; HTTP/1.1 has exactly one `Host`; `Content-Length`
+    /// is plain decimal digits, agreeing when repeated; not both it and `Transfer-Encoding`.
+    private static func checkHeaders(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ headEnd: Int, http11: Bool) -> Verdict? {
+        var hosts = 0
+        var length: (from: Int, to: Int)?
+        var chunked = false
+        var line = from
+        while line < headEnd {
+            guard let lineEnd = find(lf, in: bytes, from: line, before: headEnd) else { break }
+            let end = trimCR(bytes, lineEnd)
+            defer { line = lineEnd + 1 }
+            if end == line { break }  // the empty line
+            guard let colon = find(UInt8(ascii: ":"), in: bytes, from: line, before: end), colon > line else {
+                return .reject(status: 400, errno: "EINVAL", why: "malformed header line")
+            }
+            for i in line..<colon where bytes[i] <= space || bytes[i] >= 0x7F {
+                return .reject(status: 400, errno: "EINVAL", why: "malformed header name")
+            }
+            var valueStart = colon + 1
+            while valueStart < end, bytes[valueStart] == space || bytes[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
+            var valueEnd = end
+            while valueEnd > valueStart, bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+            if equalFolded(bytes, line, colon, "host") {
+                hosts += 1
+            } else if equalFolded(bytes, line, colon, "content-length") {
+                let digits = valueEnd - valueStart
+                guard digits >= 1, digits <= 18 else {
+                    return .reject(status: 400, errno: "EINVAL", why: "Content-Length is not a decimal number")
+                }
+                for i in valueStart..<valueEnd where !(bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9")) {
+                    return .reject(status: 400, errno: "EINVAL", why: "Content-Length is not a decimal number")
+                }
+                if let seen = length, !(seen.to - seen.from == digits && (0..<digits).allSatisfy({ bytes[seen.from + $0] == bytes[valueStart + $0] })) {
+                    return .reject(status: 400, errno: "EINVAL", why: "conflicting Content-Length headers")
+                }
+                length = (valueStart, valueEnd)
+            } else if equalFolded(bytes, line, colon, "transfer-encoding") {
+                guard equalFolded(bytes, valueStart, valueEnd, "chunked"), !chunked else {
+                    return .reject(status: 400, errno: "EINVAL", why: "only one Transfer-Encoding: chunked is accepted")
+                }
+                chunked = true
+            }
+        }
+        if http11 && hosts != 1 {
+            return .reject(status: 400, errno: "EINVAL", why: hosts == 0 ? "HTTP/1.1 request without Host" : "more than one Host header")
+        }
+        if chunked && length != nil {
+            return .reject(status: 400, errno: "EINVAL", why: "both Content-Length and Transfer-Encoding")
+        }
+        return nil
+    }
+}
+
+/// An HTTP/1.1 reply written straight to a socket, for the connections the front door
+/// answers itself and the refusals libmicrohttpd cannot queue; always `Connection: close`.
+enum RawReply {
+    /// Writes the reply (best effort: the socket is non-blocking and the reply small).
+    static func send(_ fd: Int32, status: Int, headers: [(name: String, value: String)], body: UnsafeRawBufferPointer) {
+        var head = "HTTP/1.1 \(status) \(reason(status))\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        for header in headers { head += "\(header.name): \(header.value)\r\n" }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        bytes.append(contentsOf: body)
+        var offset = 0
+        var spins = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EAGAIN && spins < 100 {
+                spins += 1
+                usleep(1000)
+            } else {
+                return
+            }
+        }
+    }
+
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 400: "Bad Request"
+        case 408: "Request Timeout"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 431: "Request Header Fields Too Large"
+        case 503: "Service Unavailable"
+        default: "Error"
+        }
+    }
+}
