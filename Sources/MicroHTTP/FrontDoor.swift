@@ -1,3 +1,4 @@
+import ZSync
 import CMicroHTTPD
 import Glibc
 
@@ -137,7 +138,7 @@ final class FrontDoor: @unchecked Sendable {
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            let now = Clock.nanos()
+            let now = MonotonicClock.nanoseconds()
             pending[fd] = Pending(address: address, length: length, acceptedNanos: now, lastNanos: now, peeked: 0)
             core.waiting.store(pending.count, ordering: .relaxed)
             // Edge-triggered: an event for each arrival, since peeking leaves the bytes unread.
@@ -165,7 +166,7 @@ final class FrontDoor: @unchecked Sendable {
             if closedByPeer { drop(fd); return }
             if n > pending[fd]!.peeked {
                 pending[fd]!.peeked = n
-                pending[fd]!.lastNanos = Clock.nanos()
+                pending[fd]!.lastNanos = MonotonicClock.nanoseconds()
             }
         }
     }
@@ -204,7 +205,7 @@ final class FrontDoor: @unchecked Sendable {
     /// 408 for every connection past its header deadline or idle too long.
     private func sweep() {
         guard !pending.isEmpty else { return }
-        let now = Clock.nanos()
+        let now = MonotonicClock.nanoseconds()
         var late: [(Int32, String)] = []
         for (fd, connection) in pending {
             if now - connection.acceptedNanos > headerTimeoutNanos {

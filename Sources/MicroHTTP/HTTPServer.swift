@@ -49,11 +49,10 @@ public final class HTTPServer: Sendable {
         // No new connections from here on (the front door owns the listening socket).
         door.stop()
         core.draining.store(true, ordering: .relaxed)
-        let deadline = Clock.nanos() + graceNanos
-        while core.lifecycle.withLock({ $0.inFlight }) > 0 && Clock.nanos() < deadline { usleep(1000) }
+        core.lifecycle.wait(until: { $0.inFlight == 0 }, deadline: PThreadCondition.deadline(after: Double(graceNanos) / 1e9))
         // No suspension may start from here on, and every one still running must resume first.
         core.lifecycle.withLock { $0.closed = true }
-        while core.lifecycle.withLock({ $0.suspended }) > 0 { usleep(1000) }
+        core.lifecycle.wait(until: { $0.suspended == 0 })
         MHD_stop_daemon(daemon.raw)
         core.workers.shutdown()
         core.background.shutdown()

@@ -36,7 +36,7 @@ final class RequestContext: @unchecked Sendable {
 
     init(rawQuery: String) {
         self.rawQuery = rawQuery
-        startNanos = Clock.nanos()
+        startNanos = MonotonicClock.nanoseconds()
     }
 
     deinit { free(body) }
@@ -63,14 +63,5 @@ final class RequestContext: @unchecked Sendable {
         body = nil
         bodyCount = 0
         bodyCapacity = 0
-    }
-}
-
-enum Clock {
-    /// Monotonic nanoseconds.
-    static func nanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

@@ -7,7 +7,7 @@ import ZSync
 ///
 /// `@unchecked Sendable`: the stored properties are immutable, atomic, or behind `lifecycle`.
 final class ServerCore: @unchecked Sendable {
-    struct Lifecycle {
+    struct Lifecycle: Sendable {
         /// Requests handed to the handler and not yet completed.
         var inFlight = 0
         /// Connections suspended for a worker and not yet resumed.
@@ -29,7 +29,7 @@ final class ServerCore: @unchecked Sendable {
     let workers: WorkerPool
     let background: WorkerPool
     let observer: (@Sendable (RequestOutcome) -> Void)?
-    let lifecycle = Locked(Lifecycle())
+    let lifecycle = Watched(Lifecycle())
     /// Connections libmicrohttpd serves.
     let connections = Atomic<Int>(0)
     /// Connections the front door holds until their first request head is complete.
@@ -269,12 +269,12 @@ final class ServerCore: @unchecked Sendable {
     /// The request-completed callback's work: the connection waits for its next head from
     /// now; counters and the metrics hook.
     func completed(_ context: RequestContext, _ connection: OpaquePointer?, _ termination: MHD_RequestTerminationCode) {
-        if let connection { Self.connectionState(connection)?.waitingSince.store(Clock.nanos(), ordering: .relaxed) }
+        if let connection { Self.connectionState(connection)?.waitingSince.store(MonotonicClock.nanoseconds(), ordering: .relaxed) }
         if context.claimed > 0 { bodyMemory.subtract(context.claimed, ordering: .relaxed) }
         if context.routed { lifecycle.withLock { $0.inFlight -= 1 } }
         observer?(
             RequestOutcome(
-                route: context.route, status: context.status, durationNanos: Clock.nanos() - context.startNanos,
+                route: context.route, status: context.status, durationNanos: MonotonicClock.nanoseconds() - context.startNanos,
                 completed: termination == .REQUEST_TERMINATED_COMPLETED_OK))
     }
 }

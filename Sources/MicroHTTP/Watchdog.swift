@@ -14,7 +14,7 @@ final class ConnectionState: @unchecked Sendable {
 
     init(fd: Int32) {
         self.fd = fd
-        waitingSince = Atomic(Clock.nanos())
+        waitingSince = Atomic(MonotonicClock.nanoseconds())
     }
 }
 
@@ -66,7 +66,7 @@ final class Watchdog: @unchecked Sendable {
     }
 
     private func sweep() {
-        let now = Clock.nanos()
+        let now = MonotonicClock.nanoseconds()
         // The lock is held through the shutdowns: a connection is removed (before libmicrohttpd
         // closes its descriptor) only under it, so no descriptor here has been reused.
         tracked.withLock { states in

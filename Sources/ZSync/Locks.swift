@@ -180,3 +180,40 @@ public final class Locked<Value: ~Copyable>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// A value behind a mutex with a condition variable: every change wakes the threads that
+/// wait for the value to reach some state (no polling).
+public final class Watched<Value: Sendable>: @unchecked Sendable {
+    // `@unchecked Sendable`: `value` is only touched with `mutex` held.
+    private let mutex = PThreadMutex()
+    private let changed = PThreadCondition()
+    private var value: Value
+
+    public init(_ value: Value) { self.value = value }
+
+    /// Runs `body` with the lock held, then wakes the waiters (cheap when there are none).
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        mutex.lock()
+        defer {
+            changed.broadcast()
+            mutex.unlock()
+        }
+        return try body(&value)
+    }
+
+    /// Sleeps until `done(value)` holds or `deadline` (CLOCK_MONOTONIC) passes, if given.
+    /// - Returns: whether `done` holds.
+    @discardableResult
+    public func wait(until done: (Value) -> Bool, deadline: timespec? = nil) -> Bool {
+        mutex.lock()
+        defer { mutex.unlock() }
+        while !done(value) {
+            if let deadline {
+                if !changed.wait(mutex, until: deadline) { return done(value) }
+            } else {
+                changed.wait(mutex)
+            }
+        }
+        return true
+    }
+}

@@ -222,7 +222,7 @@ extension NBDConnection {
             server.metrics.count(command, bytes: length, failed: reply.0.failed)
             complete(reply.0.buffer, count: reply.1)
         }
-        for part in 1..<(bounds.count - 1) where !server.queue.submit({ work(part) }) { work(part) }
+        for part in 1..<(bounds.count - 1) where !server.queue.trySubmit({ work(part) }) { work(part) }
         work(0)
     }
 

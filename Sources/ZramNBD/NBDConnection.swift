@@ -277,7 +277,7 @@ final class NBDConnection: @unchecked Sendable {
         let last = inStart == inEnd && partial == nil
         if last || Int(request.length) <= server.config.inlineBytes {
             execute(request, payload: payload)
-        } else if !server.queue.submit({ [self] in execute(request, payload: payload) }) {
+        } else if !server.queue.trySubmit({ [self] in execute(request, payload: payload) }) {
             execute(request, payload: payload)
         }
     }

@@ -45,7 +45,7 @@ public final class NBDServer: @unchecked Sendable {
     public let config: NBDServerConfig
     public let metrics = NBDMetrics()
     let registry: DeviceRegistry
-    let queue: WorkQueue
+    let queue: WorkerPool
     private let listenFD: Int32
     private let stopFD: Int32
     private let stopReadFD: Int32
@@ -70,7 +70,7 @@ public final class NBDServer: @unchecked Sendable {
         }
         stopReadFD = ends[0]
         stopFD = ends[1]
-        queue = WorkQueue(threads: config.workers)
+        queue = WorkerPool(threads: config.workers, capacity: nil)
         acceptThread = PThread.spawn { [self] in acceptLoop() }
     }
 
