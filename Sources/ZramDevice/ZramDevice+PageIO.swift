@@ -72,11 +72,8 @@ extension ZramDevice {
     func writePage(_ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer, wait: Bool) throws(ZramError) -> Bool {
         if let word = Self.sameFilledWord(page) {
             guard live.slots.lock(index, wait: wait) else { return false }
-            freeSlotLocked(live, index)
-            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
+            storeSameLocked(live, index, word)
             live.slots.unlock(index)
-            live.stats.samePages.add(1, ordering: .relaxed)
-            live.stats.pagesStored.add(1, ordering: .relaxed)
             return true
         }
         return try withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst throws(ZramError) -> Bool in
@@ -113,18 +110,33 @@ extension ZramDevice {
             live.pool.free(handle)
             return false
         }
+        installLocked(live, index, handle, size: object.count, huge: huge)
+        live.slots.unlock(index)
+        return true
+    }
+
+    /// Points slot `index` at `handle`, an object of `size` bytes already written, freeing
+    /// what the slot held; the caller holds the slot lock.
+    func installLocked(_ live: LiveDevice, _ index: Int, _ handle: Handle, size: Int, huge: Bool) {
         freeSlotLocked(live, index)
         live.slots[index] = SlotState(
-            value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge] : [.stored],
+            value: UInt64(handle.raw), size: size, flags: huge ? [.stored, .huge] : [.stored],
             priority: 0, accessTime: live.now)
-        live.slots.unlock(index)
-        live.stats.comprDataSize.add(object.count, ordering: .relaxed)
+        live.stats.comprDataSize.add(size, ordering: .relaxed)
         live.stats.pagesStored.add(1, ordering: .relaxed)
         if huge {
             live.stats.hugePages.add(1, ordering: .relaxed)
             live.stats.hugePagesSince.add(1, ordering: .relaxed)
         }
-        return true
+    }
+
+    /// Stores a same-filled page's word in slot `index`, freeing what it held; the caller
+    /// holds the slot lock.
+    func storeSameLocked(_ live: LiveDevice, _ index: Int, _ word: UInt64) {
+        freeSlotLocked(live, index)
+        live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
+        live.stats.samePages.add(1, ordering: .relaxed)
+        live.stats.pagesStored.add(1, ordering: .relaxed)
     }
 
     /// Reads slot `index` into `page` (zram's read path).

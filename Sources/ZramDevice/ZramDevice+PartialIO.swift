@@ -153,10 +153,7 @@ extension ZramDevice {
     private func storeLocked(_ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer,
                              scratch: UnsafeMutableRawBufferPointer) throws(ZramError) {
         if let word = Self.sameFilledWord(page) {
-            freeSlotLocked(live, index)
-            live.slots[index] = SlotState(value: word, size: 0, flags: [.stored, .same], priority: 0, accessTime: live.now)
-            live.stats.samePages.add(1, ordering: .relaxed)
-            live.stats.pagesStored.add(1, ordering: .relaxed)
+            storeSameLocked(live, index, word)
             return
         }
         let compressed: Int?
@@ -175,15 +172,6 @@ extension ZramDevice {
             throw ZramError(.ENOMEM, "mem_limit (\(memLimit.load(ordering: .relaxed)) bytes) reached")
         }
         live.pool.write(handle, source)
-        freeSlotLocked(live, index)
-        live.slots[index] = SlotState(
-            value: UInt64(handle.raw), size: source.count, flags: huge ? [.stored, .huge] : [.stored],
-            priority: 0, accessTime: live.now)
-        live.stats.comprDataSize.add(source.count, ordering: .relaxed)
-        live.stats.pagesStored.add(1, ordering: .relaxed)
-        if huge {
-            live.stats.hugePages.add(1, ordering: .relaxed)
-            live.stats.hugePagesSince.add(1, ordering: .relaxed)
-        }
+        installLocked(live, index, handle, size: source.count, huge: huge)
     }
 }
