@@ -8,7 +8,7 @@ extension ZramRouter {
         }
         return .inline(Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"),
                                                        ("Cache-Control", "no-cache"),
-                                                       ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")],
+                                                       ("Content-Security-Policy", "default-src 'self'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'")],
                                 body: ResponseBody(text: UIPage.html)), route: "ui")
     }
 }
@@ -20,7 +20,7 @@ enum UIPage {
     static let html = #"""
 <!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>zramd</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1c2330}
 header{background:#1c2330;color:#fff;padding:10px 18px;display:flex;gap:18px;align-items:center}
@@ -144,10 +144,12 @@ async function refreshMetrics() {
   plot("latency-path", lat, now);
 }
 
+// x spans the samples kept (up to 5 minutes), y the largest value among them.
 function plot(id, points, now) {
   const max = Math.max(1e-9, ...points.map((p) => p.v));
+  const first = history.length ? history[0].t : now, span = Math.max(1, now - first);
   $(id).setAttribute("d", points.map((p, i) =>
-    (i ? "L" : "M") + (300 - (now - p.t)).toFixed(1) + "," + (88 - 86 * p.v / max).toFixed(1)).join(" "));
+    (i ? "L" : "M") + (300 * (p.t - first) / span).toFixed(1) + "," + (88 - 86 * p.v / max).toFixed(1)).join(" "));
 }
 
 async function refreshJobs() {
@@ -179,6 +181,9 @@ async function cancelJob(id) {
   refreshJobs().catch(() => {});
 }
 
+// ?refresh=SECONDS (0.1 to 60; 1 by default).
+const asked = parseFloat(new URLSearchParams(location.search).get("refresh"));
+const period = 1000 * (asked >= 0.1 && asked <= 60 ? asked : 1);
 let tick = 0;
 async function refresh() {
   try {
@@ -191,7 +196,7 @@ async function refresh() {
     $("updated").textContent = "error: " + e.message;
   }
   tick++;
-  setTimeout(refresh, 1000);
+  setTimeout(refresh, period);
 }
 refresh();
 </script>
