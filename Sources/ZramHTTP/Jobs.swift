@@ -153,7 +153,7 @@ public final class JobManager: @unchecked Sendable {
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(jobThreadID()), Self.nice)
             job.run(prepared)
             lock.withLock {
-                finishedCounts["\(job.device.name)|\(job.operation)|\(job.state.rawValue)", default: 0] += 1
+                finishedCounts["\(job.device.name)|\(job.state.rawValue)", default: 0] += 1
                 trimLocked()
             }
         }
@@ -194,8 +194,8 @@ public final class JobManager: @unchecked Sendable {
         }
     }
 
-    /// `zram_job_*` series for `/metrics`, per device of `devices`: whether a job runs and
-    /// the progress of the active or latest job, and jobs ended by operation and state.
+    /// `zram_job_*` series for `/metrics`, per device of `devices`: whether a job runs, the
+    /// progress of the active or latest job, and jobs ended by state (every state, from 0).
     public func series(devices: [ZramDevice]) -> [ExternalSeries] {
         let (jobs, counts) = lock.withLock { (self.jobs, finishedCounts) }
         var out: [ExternalSeries] = []
@@ -212,11 +212,12 @@ public final class JobManager: @unchecked Sendable {
             out.append(ExternalSeries(name: "zram_job_processed_pages", help: "Pages the device's active or latest job has changed",
                                       labels: labels, value: latest?.progress.processed ?? 0, counter: false))
         }
-        for (key, value) in counts.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "|").map(String.init)
-            out.append(ExternalSeries(name: "zram_job_ended_total", help: "Jobs ended, by device, operation and state",
-                                      labels: [("device", parts[0]), ("operation", parts[1]), ("state", parts[2])],
-                                      value: value, counter: true))
+        for device in devices {
+            for state in [Job.State.done, .failed, .cancelled] {
+                out.append(ExternalSeries(name: "zram_job_ended_total", help: "Jobs ended, by device and how they ended",
+                                          labels: [("device", device.name), ("state", state.rawValue)],
+                                          value: counts["\(device.name)|\(state.rawValue)", default: 0], counter: true))
+            }
         }
         return out
     }

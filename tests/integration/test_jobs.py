@@ -214,7 +214,9 @@ def test_job_progress_is_in_metrics(wb_server, corpus):
     assert series['zram_job_candidate_pages{device="zram0"}'] == job["pages"]["total"] == 500
     assert series['zram_job_examined_pages{device="zram0"}'] == 500
     assert series['zram_job_processed_pages{device="zram0"}'] == 500
-    assert series['zram_job_ended_total{device="zram0",operation="writeback",state="done"}'] == 1
+    assert series['zram_job_ended_total{device="zram0",state="done"}'] == 1
+    assert series['zram_job_ended_total{device="zram0",state="cancelled"}'] == 0
+    assert series['zram_job_ended_total{device="zram0",state="failed"}'] == 0
 
 
 def test_history_is_bounded_and_newest_first(server, corpus):
