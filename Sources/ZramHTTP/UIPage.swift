@@ -41,7 +41,9 @@ button{font:inherit;padding:2px 8px}input{font:inherit}.err{color:#b02}
 <main>
 <section id="server"><h2>Requests (last 5 minutes)</h2>
 <div>rate: <b id="req-rate">0</b> req/s · mean latency: <b id="req-latency">0</b> ms · total: <b id="req-total">0</b></div>
+<div>requests per second</div>
 <svg id="rate-chart" viewBox="0 0 300 90" preserveAspectRatio="none"><path id="rate-path" fill="none" stroke="#3b7dd8" stroke-width="1.5" d=""/></svg>
+<div>mean latency (ms)</div>
 <svg id="latency-chart" viewBox="0 0 300 90" preserveAspectRatio="none"><path id="latency-path" fill="none" stroke="#d8553b" stroke-width="1.5" d=""/></svg>
 </section>
 <section id="jobs"><h2>Jobs</h2><div id="job-list">none yet</div><p class="err" id="job-error"></p></section>

@@ -51,7 +51,7 @@ def test_dashboard_shows_live_counters_and_drives_a_writeback_job(zramd_factory,
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     assert "http://" not in r.text and "https://" not in r.text  # self-contained: nothing from elsewhere
 
-    browser.get(s.base + "/ui?refresh=0.25")
+    browser.get(s.base + "/ui?refresh=0.1")
     wait_for(lambda: browser.find_elements(By.ID, "zram0-stored"), what="the zram0 card")
     def text(element_id: str) -> str:
         return browser.find_element(By.ID, element_id).text
@@ -103,7 +103,9 @@ def test_dashboard_shows_live_counters_and_drives_a_writeback_job(zramd_factory,
         assert state in ("queued", "running") and time.monotonic() < deadline, seen
         time.sleep(0.05)
     assert 0 < s.stat("zram0", "bd_stat")[0] <= 7000
-    assert any(state == "running" and 0 < percent < 100 and width == f"{percent}%" for state, percent, width in seen), seen
+    running = [p for state, p, width in seen if state == "running" and 0 < p < 100 and width == f"{p}%"]
+    print("progress seen while running:", sorted(set(running)))
+    assert running, seen
     assert seen[-1][2] == "100%"
     written = s.stat("zram0", "bd_stat")[0]
     assert written > 0 and s.http.get("/jobs/1").json()["result"] == written
