@@ -6,8 +6,8 @@ CORPUS := $(abspath .corpus/pages-a.bin)
 export ZRAMD_CORPUS := $(CORPUS)
 
 APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqlite3-dev zlib1g-dev liblzo2-dev
-# What the black-box tests and the HTTP benchmark drive the server with.
-APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3
+# What the black-box tests and the HTTP benchmark drive the server with (chromium: the /ui browser test).
+APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3 chromium chromium-driver
 
 .PHONY: nbd-deps test-nbd bench-nbd
 .PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release

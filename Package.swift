@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ZramNBDTests", dependencies: ["ZramNBD", "ZramDevice", "ZSync", "ZramTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ZramHTTPTests", dependencies: ["ZramHTTP", "MicroHTTP"], swiftSettings: strict),
+        .testTarget(name: "ZramHTTPTests", dependencies: ["ZramHTTP", "MicroHTTP", "ZramDevice"], swiftSettings: strict),
         .testTarget(
             name: "MicroHTTPTests", dependencies: ["MicroHTTP", "ZSync", "ZramTestSupport"], swiftSettings: strict),
     ],

@@ -45,8 +45,9 @@ extension ZramDevice {
     /// priority included, is marked `incompressible`. Each slot stays locked while its
     /// algorithms run (the slot's lock only).
     /// - Returns: pages recompressed.
+    /// - Parameter progress: counters to publish and a cancellation to honour between slots.
     @discardableResult
-    public func recompress(_ request: RecompressRequest) throws(ZramError) -> Int {
+    public func recompress(_ request: RecompressRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
         try withMaintenance("recompress") { live throws(ZramError) -> Int in
             let configured = (1...3).filter { live.streams[$0] != nil }
             guard let top = configured.last else {
@@ -77,6 +78,7 @@ extension ZramDevice {
                     && (request.threshold == 0 || state.size >= request.threshold)
             }
             let limit = min(candidates.count, request.maxPages ?? candidates.count)
+            progress?.begin(total: limit)
             // Every exit, ENOMEM part-way included, leaves no slot marked.
             var next = 0
             defer { clearPostProcessing(live, candidates[next...]) }
@@ -84,6 +86,9 @@ extension ZramDevice {
             let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * live.pageSize, alignment: 16)
             defer { buffers.deallocate() }
             while next < limit {
+                progress?.update(examined: next, processed: done)
+                // Cancelled: the deferred clear un-marks every candidate not yet taken.
+                if stopRequested(progress) { break }
                 let index = candidates[next]
                 next += 1
                 live.stats.recompressAttempts.add(1, ordering: .relaxed)
@@ -105,6 +110,7 @@ extension ZramDevice {
                     break
                 }
             }
+            progress?.update(examined: next, processed: done)
             return done
         }
     }

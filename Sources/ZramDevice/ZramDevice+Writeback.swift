@@ -36,8 +36,9 @@ extension ZramDevice {
     /// - Returns: pages written back.
     /// - Throws: ENODEV without a backing device, ERANGE for a slot outside the disk,
     ///   EIO when `writeback_limit` is exhausted before any page or the store fails.
+    /// - Parameter progress: counters to publish and a cancellation to honour between batches.
     @discardableResult
-    public func writeback(_ request: WritebackRequest) throws(ZramError) -> Int {
+    public func writeback(_ request: WritebackRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
         try withMaintenance("writeback") { live throws(ZramError) -> Int in
             guard let backing = live.backing else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
             for range in request.ranges where range.upperBound >= live.slots.count {
@@ -46,7 +47,8 @@ extension ZramDevice {
             postProcessLock.lock()
             defer { postProcessLock.unlock() }
             let candidates = pickForWriteback(live, request)
-            return try writeBack(live, backing, candidates)
+            progress?.begin(total: candidates.count)
+            return try writeBack(live, backing, candidates, progress: progress)
         }
     }
 
@@ -61,7 +63,8 @@ extension ZramDevice {
         }
     }
 
-    func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int]) throws(ZramError) -> Int {
+    func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int],
+                   progress: JobProgress? = nil) throws(ZramError) -> Int {
         let pageSize = live.pageSize
         let unitsPerPage = max(1, pageSize / 4096)
         let batchSize = writebackBatchSize.load(ordering: .relaxed)
@@ -71,6 +74,9 @@ extension ZramDevice {
         var next = 0
         defer { clearPostProcessing(live, candidates[next...]) }
         while next < candidates.count {
+            progress?.update(examined: next, processed: written)
+            // Cancelled between batches: the deferred clear un-marks every slot not yet taken.
+            if stopRequested(progress) { return written }
             // The budget is counted in pages: a batch takes no more than what is left of it.
             var room = batchSize
             if writebackLimitEnabled.load(ordering: .relaxed) {
@@ -158,6 +164,7 @@ extension ZramDevice {
                 }
             }
         }
+        progress?.update(examined: next, processed: written)
         return written
     }
 

@@ -62,6 +62,7 @@ extension ZramRouter {
             guard access.contains(.write) else {
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD", hint: "; \(name) is read-only"), route: "attr_put")
             }
+            if Self.wantsJob(request, name) { return startJob(request, device, name) }
             let job: @Sendable (borrowing Request) -> Response = { request in
                 guard let text = String(validating: request.body, as: UTF8.self) else {
                     return ErrorResponse.make(ZramError(.EINVAL, "the body is not UTF-8 text"))

@@ -12,12 +12,15 @@ public final class ZramRouter: HTTPHandler {
     let metrics: ServerMetrics
     /// The most pages one batch request may carry.
     let maxBatchPages: Int
+    /// Post-processing runs started with `?async=1` (JobRoutes.swift).
+    public let jobs = JobManager()
 
     public init(registry: DeviceRegistry, tokens: Tokens = Tokens(), metrics: ServerMetrics, maxBatchPages: Int = 4096) {
         self.registry = registry
         self.tokens = tokens
         self.metrics = metrics
         self.maxBatchPages = maxBatchPages
+        metrics.addSource { [jobs, registry] in jobs.series(devices: registry.all) }
     }
 
     /// The token check, as soon as the headers are complete: a request without the right
@@ -51,6 +54,10 @@ public final class ZramRouter: HTTPHandler {
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "metrics")
             }
             return .inline(metrics.exposition(devices: registry.all), route: "metrics")
+        case "jobs":
+            return routeJobs(request, Array(parts.dropFirst()))
+        case "ui" where parts.count == 1:
+            return routeUI(request)
         case "healthz" where parts.count == 1:
             guard request.method == "GET" || request.isHead else {
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "healthz")

@@ -153,6 +153,8 @@ struct Serve: ParsableCommand {
         log.info("\(signal): finishing requests in flight")
         nbd?.stop()
         server.stop()
+        // Jobs stop at their next batch boundary, leaving every slot consistent.
+        if !router.jobs.cancelAll(waiting: 30) { log.warning("a job did not stop within 30 s") }
         if persist { Self.saveImages(registry.all, log) }
         for device in registry.all { device.reset() }
         log.info("stopped")

@@ -13,7 +13,28 @@ struct Stat: ParsableCommand {
     @Flag(help: "Print sizes in bytes instead of K/M/G.")
     var bytes = false
 
+    @Flag(help: "Refresh the table every --interval seconds until Ctrl-C (redrawn in place on a terminal).")
+    var watch = false
+
+    @Option(help: "Seconds between refreshes with --watch.")
+    var interval = 2.0
+
     func run() throws {
+        guard watch else { return try printTable() }
+        guard interval > 0 else { throw ValidationError("--interval must be positive") }
+        let terminal = isatty(STDOUT_FILENO) == 1
+        while true {
+            if terminal { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            print("\(server) at \(WallClock.now())")
+            try printTable()
+            if !terminal { print("") }
+            fflush(nil)
+            usleep(useconds_t(interval * 1_000_000))
+        }
+    }
+
+    /// One table of every device.
+    func printTable() throws {
         let base = try BaseURL(server)
         guard let names = try JSONSerialization.jsonObject(with: try base.get("/sys/block")) as? [String] else {
             throw ValidationError("\(server)/sys/block did not answer a JSON list of devices")
@@ -96,5 +117,15 @@ struct BaseURL {
         let status = String(decoding: text[..<end.lowerBound], as: UTF8.self).split(separator: " ").dropFirst().first
         guard status == "200" else { throw ValidationError("GET \(path): HTTP \(status ?? "?")") }
         return text[end.upperBound...]
+    }
+}
+
+enum WallClock {
+    /// The local time of day, for `stat --watch`.
+    static func now() -> String {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        return String(format: "%02d:%02d:%02d", parts.tm_hour, parts.tm_min, parts.tm_sec)
     }
 }

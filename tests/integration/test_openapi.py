@@ -17,6 +17,9 @@ ROUTES = {
     "/sys/kernel/debug/zram/zram{id}/block_state": {"get", "head"},
     "/metrics": {"get", "head"},
     "/healthz": {"get", "head"},
+    "/jobs": {"get", "head"},
+    "/jobs/{job}": {"get", "head", "delete"},
+    "/ui": {"get", "head"},
 }
 ATTRIBUTES = {"disksize", "initstate", "reset", "comp_algorithm", "algorithm_params", "recomp_algorithm", "recompress",
               "idle", "writeback", "writeback_limit", "writeback_limit_enable", "writeback_batch_size",
