@@ -9,9 +9,9 @@ from conftest import ERROR_BODY, PAGE
 
 READABLE = ["disksize", "initstate", "comp_algorithm", "recomp_algorithm", "backing_dev", "compressed_writeback",
             "writeback_limit", "writeback_limit_enable", "writeback_batch_size", "mem_limit", "mem_used_max",
-            "mm_stat", "io_stat", "bd_stat", "debug_stat"]
+            "mm_stat", "io_stat", "bd_stat", "debug_stat", "auto_writeback", "promotion", "eviction", "tier_stat"]
 WRITE_ONLY = ["reset", "algorithm_params", "recompress", "idle", "writeback", "compact"]
-READ_ONLY = ["initstate", "mm_stat", "io_stat", "bd_stat", "debug_stat"]
+READ_ONLY = ["initstate", "mm_stat", "io_stat", "bd_stat", "debug_stat", "tier_stat"]
 STAT = re.compile(r"^( {0,7}\d{1,}) ?")
 
 
