@@ -8,7 +8,7 @@ extension ZramRouter {
 
     /// True when a post-processing write asks to run as a job (`?async=…` is present).
     static func wantsJob(_ request: borrowing Request, _ attribute: String) -> Bool {
-        maintenance.contains(attribute) && request.queryItems.contains { $0.name == "async" }
+        ZramDevice.attributeInfo[attribute]?.cost == .maintenance && request.queryItems.contains { $0.name == "async" }
     }
 
     /// Starts `attribute` with the request's body as a job: 202 and `Location: /jobs/<id>`.

@@ -5,8 +5,6 @@ import ZramDevice
 /// `/sys/block/zram<id>[/<attr>]`, `/sys/class/zram-control/…`, `/sys/kernel/debug/…`.
 extension ZramRouter {
     static let textPlain: [(name: String, value: String)] = [("Content-Type", "text/plain; charset=utf-8")]
-    /// Attribute writes that start post-processing over every slot.
-    static let maintenance: Set<String> = ["recompress", "writeback", "compact", "idle"]
 
     func routeSys(_ request: borrowing Request, _ parts: [String]) -> Dispatch {
         switch (parts.first, parts.count) {
@@ -45,12 +43,12 @@ extension ZramRouter {
     /// `GET` shows an attribute inline; `PUT`/`POST` writes it on a worker (writes can be
     /// slow: disksize, reset, recompress, writeback, compact, idle walk every slot).
     private func attribute(_ request: borrowing Request, _ device: ZramDevice, _ name: String) -> Dispatch {
-        guard let access = ZramDevice.attributes[name] else {
+        guard let info = ZramDevice.attributeInfo[name] else {
             return .inline(ErrorResponse.make(ZramError(.ENOENT, "\(device.name) has no attribute \(name)")), route: "attr")
         }
         switch request.method {
         case "GET", "HEAD":
-            guard access.contains(.read) else {
+            guard info.access.contains(.read) else {
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: "PUT, POST", hint: "; \(name) is write-only"), route: "attr_get")
             }
             do {
@@ -59,7 +57,7 @@ extension ZramRouter {
                 return .inline(ErrorResponse.make(error), route: "attr_get")
             }
         case "PUT", "POST":
-            guard access.contains(.write) else {
+            guard info.access.contains(.write) else {
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD", hint: "; \(name) is read-only"), route: "attr_put")
             }
             if Self.wantsJob(request, name) { return startJob(request, device, name) }
@@ -71,9 +69,9 @@ extension ZramRouter {
             }
             // Post-processing walks every slot and can run for seconds (zstd-19 recompression):
             // it goes to the low-priority background workers so serving keeps the CPU.
-            return Self.maintenance.contains(name) ? .background(route: "attr_put", job: job) : .offload(route: "attr_put", job: job)
+            return info.cost == .maintenance ? .background(route: "attr_put", job: job) : .offload(route: "attr_put", job: job)
         default:
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: access.contains(.write) ? "GET, HEAD, PUT, POST" : "GET, HEAD"), route: "attr")
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: info.access.contains(.write) ? "GET, HEAD, PUT, POST" : "GET, HEAD"), route: "attr")
         }
     }
 

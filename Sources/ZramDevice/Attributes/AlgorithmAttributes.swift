@@ -5,7 +5,7 @@ import ZramBacking
 extension ZramDevice {
     /// `comp_algorithm`, `algorithm_params`, `recomp_algorithm`.
     static let algorithmAttributes: [Attribute] = [
-        Attribute("comp_algorithm", show: { device in
+        Attribute("comp_algorithm", beforeInit: true, shape: .selection, show: { device in
             algorithmList(selected: device.configSnapshot().primary.name)
         }, store: { device, body throws(ZramError) in
             let name = try algorithmName(body)
@@ -13,10 +13,10 @@ extension ZramDevice {
                 config.primary = AlgorithmChoice(name: name, params: config.paramsByName[name] ?? CodecParams())
             }
         }),
-        Attribute("algorithm_params", store: { device, body throws(ZramError) in
+        Attribute("algorithm_params", beforeInit: true, store: { device, body throws(ZramError) in
             try device.setAlgorithmParams(body)
         }),
-        Attribute("recomp_algorithm", show: { device in
+        Attribute("recomp_algorithm", beforeInit: true, shape: .perPriority, show: { device in
             let config = device.configSnapshot()
             return (1...3).compactMap { priority in
                 config.secondary[priority].map { "#\(priority): " + algorithmList(selected: $0.name) }

@@ -7,18 +7,64 @@ public struct AttributeAccess: OptionSet, Sendable, Hashable {
     public static let readWrite: AttributeAccess = [.read, .write]
 }
 
+/// What writing an attribute costs, which decides where a server runs the write.
+public enum AttributeCost: Sendable, Hashable {
+    /// Settings and checks: a worker thread, like any attribute write.
+    case setting
+    /// Post-processing that walks every slot and may run for minutes (`recompress`,
+    /// `writeback`, `compact`, `idle`): low-priority background workers, or a job.
+    case maintenance
+}
+
+/// How the JSON view of a device parses an attribute's text.
+public enum AttributeShape: Sendable, Hashable {
+    /// One number (or the text itself when it is not one).
+    case scalar
+    /// Numbers named by `fields`, in order (`mm_stat`); `versioned` skips a leading `version: N`.
+    case fields([String], versioned: Bool)
+    /// `lzo [lz4] zstd`: the selected algorithm and the available ones.
+    case selection
+    /// `#1: lzo [zstd] …` a line per priority: the selected algorithm by priority.
+    case perPriority
+    /// A file name, or `none` (null).
+    case nameOrNone
+    /// `key=N key=N`: an object of numbers.
+    case settings
+}
+
+/// One attribute as the table declares it: how it can be used, when, and what it costs.
+public struct AttributeInfo: Sendable, Hashable {
+    public let name: String
+    public let access: AttributeAccess
+    /// Writable only before `disksize` (zram's pre-init attributes).
+    public let beforeInit: Bool
+    public let cost: AttributeCost
+    public let shape: AttributeShape
+    /// A zramd extension, not a zram attribute.
+    public let isExtension: Bool
+}
+
 /// One sysfs attribute: what `cat` shows and what `echo` does.
 struct Attribute: Sendable {
     let name: String
     let show: (@Sendable (ZramDevice) throws(ZramError) -> String)?
     let store: (@Sendable (ZramDevice, String) throws(ZramError) -> Void)?
+    let beforeInit: Bool
+    let cost: AttributeCost
+    let shape: AttributeShape
+    let isExtension: Bool
 
-    init(_ name: String,
+    init(_ name: String, beforeInit: Bool = false, cost: AttributeCost = .setting, shape: AttributeShape = .scalar,
+         isExtension: Bool = false,
          show: (@Sendable (ZramDevice) throws(ZramError) -> String)? = nil,
          store: (@Sendable (ZramDevice, String) throws(ZramError) -> Void)? = nil) {
         self.name = name
         self.show = show
         self.store = store
+        self.beforeInit = beforeInit
+        self.cost = cost
+        self.shape = shape
+        self.isExtension = isExtension
     }
 
     var access: AttributeAccess {
@@ -26,6 +72,10 @@ struct Attribute: Sendable {
         if show != nil { access.insert(.read) }
         if store != nil { access.insert(.write) }
         return access
+    }
+
+    var info: AttributeInfo {
+        AttributeInfo(name: name, access: access, beforeInit: beforeInit, cost: cost, shape: shape, isExtension: isExtension)
     }
 }
 
@@ -39,6 +89,10 @@ extension ZramDevice {
 
     /// Attribute names and how each can be used.
     public static var attributes: [String: AttributeAccess] { attributeTable.mapValues(\.access) }
+
+    /// Every attribute as declared: the one table that routing, scheduling, the JSON view,
+    /// the documentation index and the contract test derive from (zram's `zram_disk_attrs[]`).
+    public static let attributeInfo: [String: AttributeInfo] = attributeTable.mapValues(\.info)
 
     /// What `cat /sys/block/zram<id>/<name>` shows.
     /// - Throws: ENOENT for an unknown attribute, EACCES for a write-only one, or the attribute's own error.

@@ -1,17 +1,17 @@
 extension ZramDevice {
     /// `idle`, `recompress`, `writeback`, `compact`: one-shot triggers.
     static let postProcessingAttributes: [Attribute] = [
-        Attribute("idle", store: { device, body throws(ZramError) in
+        Attribute("idle", cost: .maintenance, store: { device, body throws(ZramError) in
             let text = AttributeParsing.trimmed(body)
             try device.markIdle(olderThan: text == "all" ? nil : try AttributeParsing.unsigned(text, "idle age"))
         }),
-        Attribute("recompress", store: { device, body throws(ZramError) in
+        Attribute("recompress", cost: .maintenance, store: { device, body throws(ZramError) in
             try device.recompress(parseRecompress(body))
         }),
-        Attribute("writeback", store: { device, body throws(ZramError) in
+        Attribute("writeback", cost: .maintenance, store: { device, body throws(ZramError) in
             try device.writeback(parseWriteback(body))
         }),
-        Attribute("compact", store: { device, _ throws(ZramError) in
+        Attribute("compact", cost: .maintenance, store: { device, _ throws(ZramError) in
             try device.compact()
         }),
     ]

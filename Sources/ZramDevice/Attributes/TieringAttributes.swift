@@ -2,7 +2,7 @@ extension ZramDevice {
     /// `auto_writeback`, `promotion`, `eviction`, `tier_stat`: zramd extensions, off by
     /// default, changeable at any time like `mem_limit`.
     static let tieringAttributes: [Attribute] = [
-        Attribute("auto_writeback", show: { device in
+        Attribute("auto_writeback", shape: .settings, isExtension: true, show: { device in
             let t = device.tiering
             return "enable=\(t.autoWriteback.load(ordering: .relaxed) ? 1 : 0) "
                 + "high_watermark=\(t.highWatermark.load(ordering: .relaxed)) low_watermark=\(t.lowWatermark.load(ordering: .relaxed))\n"
@@ -26,7 +26,7 @@ extension ZramDevice {
             t.autoWriteback.store(enable, ordering: .relaxed)
             if enable { device.tierWriter.kick() }
         }),
-        Attribute("promotion", show: { device in
+        Attribute("promotion", shape: .settings, isExtension: true, show: { device in
             let t = device.tiering
             return "enable=\(t.promote.load(ordering: .relaxed) ? 1 : 0) window=\(t.promoteWindow.load(ordering: .relaxed))\n"
         }, store: { device, body throws(ZramError) in
@@ -42,7 +42,7 @@ extension ZramDevice {
             t.promoteWindow.store(window, ordering: .relaxed)
             t.promote.store(enable, ordering: .relaxed)
         }),
-        Attribute("eviction", show: { device in
+        Attribute("eviction", shape: .settings, isExtension: true, show: { device in
             "enable=\(device.tiering.evict.load(ordering: .relaxed) ? 1 : 0)\n"
         }, store: { device, body throws(ZramError) in
             let pairs = try settingPairs(body, allowed: ["enable"], "eviction")
@@ -59,7 +59,8 @@ extension ZramDevice {
             }
             device.tiering.evict.store(enable, ordering: .relaxed)
         }),
-        Attribute("tier_stat", show: { device in
+        Attribute("tier_stat", shape: .fields(["auto_written_back", "promoted", "writes_to_backing", "evicted", "auto_writeback_ms"],
+                                                      versioned: false), isExtension: true, show: { device in
             let s = device.tierStat
             return Format.statLine([s.autoWrittenBack, s.promoted, s.writesToBacking, s.evicted, s.autoWritebackMilliseconds])
         }),

@@ -3,7 +3,7 @@ import ZramBacking
 extension ZramDevice {
     /// `backing_dev`, `compressed_writeback`, `writeback_limit`, `writeback_limit_enable`, `writeback_batch_size`.
     static let writebackSettingAttributes: [Attribute] = [
-        Attribute("backing_dev", show: { device in
+        Attribute("backing_dev", beforeInit: true, shape: .nameOrNone, show: { device in
             (device.configSnapshot().backingDev ?? "none") + "\n"
         }, store: { device, body throws(ZramError) in
             let name = AttributeParsing.trimmed(body)
@@ -19,7 +19,7 @@ extension ZramDevice {
             }
             try device.withPreInitConfig("backing_dev") { $0.backingDev = checked }
         }),
-        Attribute("compressed_writeback", show: { device in
+        Attribute("compressed_writeback", beforeInit: true, show: { device in
             device.configSnapshot().compressedWriteback ? "1\n" : "0\n"
         }, store: { device, body throws(ZramError) in
             let on = try AttributeParsing.boolean(body, "compressed_writeback")
