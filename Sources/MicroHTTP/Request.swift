@@ -1,35 +1,91 @@
 import CMicroHTTPD
 
+/// An HTTP method: the ones zramd answers by name, anything else as sent.
+public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
+    case GET, HEAD, PUT, POST, DELETE
+    case other(String)
+
+    public init(_ text: String) {
+        self = switch text {
+        case "GET": .GET
+        case "HEAD": .HEAD
+        case "PUT": .PUT
+        case "POST": .POST
+        case "DELETE": .DELETE
+        default: .other(text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .GET: "GET"
+        case .HEAD: "HEAD"
+        case .PUT: "PUT"
+        case .POST: "POST"
+        case .DELETE: "DELETE"
+        case .other(let text): text
+        }
+    }
+
+    /// An `Allow` header's value for `methods`, in the order given.
+    public static func allow(_ methods: [HTTPMethod]) -> String { methods.map(\.description).joined(separator: ", ") }
+}
+
 /// One HTTP request as the handler sees it; borrowed, valid only during the handler call.
 public struct Request: ~Copyable {
-    /// Method as sent (`GET`, `PUT`, `HEAD`, ...).
-    public let method: String
+    public let method: HTTPMethod
     /// Path, percent-decoded by libmicrohttpd, without the query.
     public let path: String
     /// Everything after `?` as sent, undecoded; empty when there is none.
     public let rawQuery: String
     /// The request body; valid during the handler call (the job's call when offloaded).
     public let body: UnsafeRawBufferPointer
-    private let connection: ConnectionRef
+    private let source: HeaderSource
+
+    /// Where the headers come from: the live connection, or a list (tests drive a handler
+    /// without a socket, as HummingbirdTesting does).
+    private enum HeaderSource {
+        case connection(ConnectionRef)
+        case list([(name: String, value: String)])
+    }
 
     init(method: String, path: String, rawQuery: String, body: UnsafeRawBufferPointer, connection: ConnectionRef) {
-        self.method = method
+        self.method = HTTPMethod(method)
         self.path = path
         self.rawQuery = rawQuery
         self.body = body
-        self.connection = connection
+        source = .connection(connection)
+    }
+
+    /// A request that no connection carries, for driving a handler in tests.
+    public init(method: HTTPMethod, path: String, query: String = "", headers: [(name: String, value: String)] = [],
+                body: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
+        self.method = method
+        self.path = path
+        rawQuery = query
+        self.body = body
+        source = .list(headers)
     }
 
     /// True for HEAD: answer as for GET; only the headers (with the same Content-Length) go out.
-    public var isHead: Bool { method == "HEAD" }
+    public var isHead: Bool { method == .HEAD }
 
     /// The value of header `name`, compared case-insensitively; the first one when repeated.
     public func header(_ name: String) -> String? {
-        MHD_lookup_connection_value(connection.raw, .HEADER_KIND, name).map { String(cString: $0) }
+        switch source {
+        case .connection(let connection):
+            MHD_lookup_connection_value(connection.raw, .HEADER_KIND, name).map { String(cString: $0) }
+        case .list(let list):
+            list.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
     }
 
     /// Every header in arrival order.
     public var headers: [(name: String, value: String)] {
+        guard case .connection(let connection) = source else {
+            if case .list(let list) = source { return list }
+            return []
+        }
         var collected: [(name: String, value: String)] = []
         withUnsafeMutablePointer(to: &collected) { list in
             _ = MHD_get_connection_values(connection.raw, .HEADER_KIND, { cls, _, key, value in

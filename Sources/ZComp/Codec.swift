@@ -32,10 +32,19 @@ public struct CodecParams: Sendable, Equatable {
 public protocol Codec: Sendable {
     /// The zram name of the algorithm (`lz4`, `zstd`, …).
     var name: String { get }
+    /// True when one page compresses in a few microseconds (lz4, lzo: ≈ 4.5 µs per 4 KiB
+    /// corpus page), well under a hand-off to another thread (≈ 15 µs), so a server may
+    /// compress it on a thread that other requests share. zstd (≥ 13 µs), lz4hc and deflate
+    /// (≈ 70 µs) are not (`make bench-store`, docs/HTTP_ENGINE.md).
+    var isFast: Bool { get }
     /// The page size every stream compresses and restores.
     var pageSize: Int { get }
     /// Creates one stream with its own library contexts and scratch buffers.
     func makeStream() throws(CodecError) -> any CodecStream
+}
+
+extension Codec {
+    public var isFast: Bool { false }
 }
 
 /// A compression context used by one thread at a time (the pool's mutex guarantees it).

@@ -3,6 +3,7 @@ import CLZ4
 /// lz4 (`backend_lz4.c`): `level` is the acceleration, 1 (default, best ratio) to 65537.
 public struct LZ4Codec: Codec {
     public let name = "lz4"
+    public var isFast: Bool { true }
     public let pageSize: Int
     /// LZ4's acceleration factor; larger is faster and compresses less.
     public let acceleration: Int

@@ -3,6 +3,7 @@ import CLZO
 /// lzo (`backend_lzo.c`): LZO1X-1, no parameters.
 public struct LZOCodec: Codec {
     public let name = "lzo"
+    public var isFast: Bool { true }
     public let pageSize: Int
 
     public init(params: CodecParams = CodecParams(), pageSize: Int = 4096) throws(CodecError) {

@@ -26,11 +26,11 @@ public struct Tokens: Sendable {
 
     /// The token `method` on `path` needs (nil: none), as the router applies them: `data` for
     /// anything under `/dev`, `admin` for PUT and POST under `/sys`.
-    func required(method: String, path: String) -> String? {
+    func required(method: HTTPMethod, path: String) -> String? {
         guard admin != nil || data != nil else { return nil }
         switch path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true).first {
         case "dev": return data
-        case "sys": return method == "PUT" || method == "POST" ? admin : nil
+        case "sys": return method == .PUT || method == .POST ? admin : nil
         default: return nil
         }
     }

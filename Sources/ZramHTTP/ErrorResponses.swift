@@ -57,8 +57,9 @@ enum ErrorResponse {
     }
 
     /// 405 with the methods the path takes.
-    static func wrongMethod(_ method: String, allow: String, hint: String = "") -> Response {
-        make(ZramError(.EACCES, "\(method) is not allowed here (allowed: \(allow))\(hint)"), allow: allow)
+    static func wrongMethod(_ method: HTTPMethod, allow methods: [HTTPMethod], hint: String = "") -> Response {
+        let allow = HTTPMethod.allow(methods)
+        return make(ZramError(.EACCES, "\(method) is not allowed here (allowed: \(allow))\(hint)"), allow: allow)
     }
 
     /// 404 for a path zramd does not serve.

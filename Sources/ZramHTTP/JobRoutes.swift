@@ -38,8 +38,8 @@ extension ZramRouter {
     func routeJobs(_ request: borrowing Request, _ parts: [String]) -> Dispatch {
         switch parts.count {
         case 0:
-            guard request.method == "GET" || request.isHead else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD", hint: "; start a job with PUT /sys/block/zram<id>/<attr>?async=1"), route: "jobs")
+            guard request.method == .GET || request.isHead else {
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD], hint: "; start a job with PUT /sys/block/zram<id>/<attr>?async=1"), route: "jobs")
             }
             let list = jobs.all.reversed().map { $0.json() }
             return .inline(Response(status: 200, headers: Self.json, body: ResponseBody(text: Self.render(list))), route: "jobs")
@@ -51,9 +51,9 @@ extension ZramRouter {
                 return .inline(ErrorResponse.make(ZramError(.ENOENT, "no job \(id) (unknown, or dropped from the history)")), route: "job")
             }
             switch request.method {
-            case "GET", "HEAD":
+            case .GET, .HEAD:
                 return .inline(Response(status: 200, headers: Self.json, body: ResponseBody(text: Self.render(job.json()))), route: "job")
-            case "DELETE":
+            case .DELETE:
                 if let denied = tokens.check(request, against: tokens.admin) { return .inline(denied, route: "unauthorized") }
                 guard job.isActive else {
                     return .inline(ErrorResponse.make(ZramError(.EINVAL, "job \(id) has already ended (\(job.state.rawValue))")), route: "job_cancel")
@@ -63,7 +63,7 @@ extension ZramRouter {
                 return .inline(Response(status: 202, headers: Self.json + [("Location", "/jobs/\(id)")],
                                         body: ResponseBody(text: Self.render(job.json()))), route: "job_cancel")
             default:
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD, DELETE"), route: "job")
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD, .DELETE]), route: "job")
             }
         default:
             return .inline(ErrorResponse.notFound(request.path), route: "unknown")

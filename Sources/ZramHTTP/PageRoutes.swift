@@ -17,8 +17,8 @@ extension ZramRouter {
         // rest: other integers (negative, leading zeros) go to the device, which counts them.
         guard parts.count == 3 else { return .inline(ErrorResponse.notFound(request.path), route: "unknown") }
         // The method before the index, as on the fast path: POST …/pages/x is 405, not 400.
-        guard ["GET", "HEAD", "PUT", "DELETE"].contains(request.method) else {
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD, PUT, DELETE"), route: "page")
+        guard [.GET, .HEAD, .PUT, .DELETE].contains(request.method) else {
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD, .PUT, .DELETE]), route: "page")
         }
         guard let index = Int(parts[2]) else {
             return .inline(ErrorResponse.make(ZramError(.EINVAL, "page index \"\(parts[2])\" is not an integer")), route: "page")
@@ -31,25 +31,25 @@ extension ZramRouter {
     /// the request to a worker instead, so a polling thread never sleeps behind slow work.
     func routePage(_ request: borrowing Request, _ device: ZramDevice, _ index: Int) -> Dispatch {
         switch request.method {
-        case "GET":
+        case .GET:
             if let response = Self.getPageInline(device, index) { return .inline(response, route: "page_get") }
             return .offload(route: "page_get") { _ in Self.getPage(device, index) }
-        case "HEAD":
+        case .HEAD:
             if let response = Self.headPage(device, index, inline: true) { return .inline(response, route: "page_head") }
             return .offload(route: "page_head") { _ in Self.headPage(device, index, inline: false)! }
-        case "PUT":
-            if CodecSpeed.compressesInline(device.primaryAlgorithm),
+        case .PUT:
+            if device.primaryIsFast,
                let response = Self.inline({ () throws(ZramError) in try device.writeIfFree(index, request.body) }) {
                 return .inline(response, route: "page_put")
             }
             return .offload(route: "page_put") { request in Self.putPage(device, index, request.body) }
-        case "DELETE":
+        case .DELETE:
             if let response = Self.inline({ () throws(ZramError) in try device.discardIfFree(index) }) {
                 return .inline(response, route: "page_delete")
             }
             return .offload(route: "page_delete") { _ in Self.run { () throws(ZramError) in try device.discard(index) } }
         default:
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD, PUT, DELETE"), route: "page")
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD, .PUT, .DELETE]), route: "page")
         }
     }
 
@@ -138,19 +138,19 @@ extension ZramRouter {
     /// `PUT …/pages?from=I` (k pages in the body) and `GET …/pages?from=I&count=K`.
     func routeBatch(_ request: borrowing Request, _ device: ZramDevice) -> Dispatch {
         let method = request.method
-        guard method == "GET" || method == "PUT" || request.isHead else {
-            return .inline(ErrorResponse.wrongMethod(method, allow: "GET, HEAD, PUT"), route: "batch")
+        guard method == .GET || method == .PUT || request.isHead else {
+            return .inline(ErrorResponse.wrongMethod(method, allow: [.GET, .HEAD, .PUT]), route: "batch")
         }
         let from = request.query("from"), count = request.query("count")
         let extra = request.queryItems.map(\.name).filter { !["from", "count"].contains($0) }
         let maxPages = maxBatchPages
-        let route = method == "PUT" ? "batch_put" : "batch_get"
+        let route = method == .PUT ? "batch_put" : "batch_get"
         return .offload(route: route) { request in
             do throws(ZramError) {
                 guard extra.isEmpty else { throw ZramError(.EINVAL, "unknown query parameter \(extra[0])") }
                 // A negative from= is out of range: the device counts it, as a single page's.
                 guard let from, let first = Int(from) else { throw ZramError(.EINVAL, "from= must be an integer") }
-                if method == "PUT" {
+                if method == .PUT {
                     return try Self.putBatch(device, first, request.body, maxPages: maxPages)
                 }
                 guard let count, let pages = Int(count), pages > 0 else {

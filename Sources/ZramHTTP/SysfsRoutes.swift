@@ -9,8 +9,8 @@ extension ZramRouter {
     func routeSys(_ request: borrowing Request, _ parts: [String]) -> Dispatch {
         switch (parts.first, parts.count) {
         case ("block", 1):
-            guard request.method == "GET" || request.isHead else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "devices")
+            guard request.method == .GET || request.isHead else {
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD]), route: "devices")
             }
             let names = registry.all.map { "\"\($0.name)\"" }.joined(separator: ",")
             return .inline(Response(status: 200, headers: [("Content-Type", "application/json")], body: ResponseBody(text: "[\(names)]\n")), route: "devices")
@@ -47,18 +47,18 @@ extension ZramRouter {
             return .inline(ErrorResponse.make(ZramError(.ENOENT, "\(device.name) has no attribute \(name)")), route: "attr")
         }
         switch request.method {
-        case "GET", "HEAD":
+        case .GET, .HEAD:
             guard info.access.contains(.read) else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "PUT, POST", hint: "; \(name) is write-only"), route: "attr_get")
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.PUT, .POST], hint: "; \(name) is write-only"), route: "attr_get")
             }
             do {
                 return .inline(Response(status: 200, headers: Self.textPlain, body: ResponseBody(text: try device.readAttribute(name))), route: "attr_get")
             } catch {
                 return .inline(ErrorResponse.make(error), route: "attr_get")
             }
-        case "PUT", "POST":
+        case .PUT, .POST:
             guard info.access.contains(.write) else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD", hint: "; \(name) is read-only"), route: "attr_put")
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD], hint: "; \(name) is read-only"), route: "attr_put")
             }
             if Self.wantsJob(request, name) { return startJob(request, device, name) }
             let job: @Sendable (borrowing Request) -> Response = { request in
@@ -71,7 +71,7 @@ extension ZramRouter {
             // it goes to the low-priority background workers so serving keeps the CPU.
             return info.cost == .maintenance ? .background(route: "attr_put", job: job) : .offload(route: "attr_put", job: job)
         default:
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: info.access.contains(.write) ? "GET, HEAD, PUT, POST" : "GET, HEAD"), route: "attr")
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: info.access.contains(.write) ? [.GET, .HEAD, .PUT, .POST] : [.GET, .HEAD]), route: "attr")
         }
     }
 
@@ -79,13 +79,13 @@ extension ZramRouter {
     private func control(_ request: borrowing Request, _ name: String) -> Dispatch {
         let registry = self.registry
         switch (name, request.method) {
-        case ("hot_add", "POST"):
+        case ("hot_add", .POST):
             return .offload(route: "hot_add") { _ in
                 Response(status: 200, headers: Self.textPlain, body: ResponseBody(text: "\(registry.hotAdd().id)\n"))
             }
         case ("hot_add", _):
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "POST", hint: "; reading hot_add creates a device, so over HTTP it takes POST"), route: "hot_add")
-        case ("hot_remove", "POST"), ("hot_remove", "PUT"):
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.POST], hint: "; reading hot_add creates a device, so over HTTP it takes POST"), route: "hot_add")
+        case ("hot_remove", .POST), ("hot_remove", .PUT):
             return .offload(route: "hot_remove") { request in
                 guard let text = String(validating: request.body, as: UTF8.self) else {
                     return ErrorResponse.make(ZramError(.EINVAL, "the body is not UTF-8 text"))
@@ -93,7 +93,7 @@ extension ZramRouter {
                 return Self.run { () throws(ZramError) in try registry.hotRemove(body: text) }
             }
         case ("hot_remove", _):
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "POST, PUT"), route: "hot_remove")
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.POST, .PUT]), route: "hot_remove")
         default:
             return .inline(ErrorResponse.notFound(request.path), route: "unknown")
         }
@@ -101,8 +101,8 @@ extension ZramRouter {
 
     /// The debug views walk every slot or class: answered on a worker.
     private func debugView(_ request: borrowing Request, _ route: String, _ text: @escaping @Sendable () throws(ZramError) -> String) -> Dispatch {
-        guard request.method == "GET" || request.isHead else {
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: route)
+        guard request.method == .GET || request.isHead else {
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD]), route: route)
         }
         return .offload(route: route) { _ in
             do throws(ZramError) {
@@ -115,8 +115,8 @@ extension ZramRouter {
 
     /// `GET /sys/block/zram<id>`: every readable attribute, parsed, as one JSON object.
     private func deviceJSON(_ request: borrowing Request, _ device: ZramDevice) -> Dispatch {
-        guard request.method == "GET" || request.isHead else {
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "device")
+        guard request.method == .GET || request.isHead else {
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD]), route: "device")
         }
         let json = DeviceJSON.render(device)
         return .inline(Response(status: 200, headers: [("Content-Type", "application/json")], body: ResponseBody(text: json)), route: "device")

@@ -3,8 +3,8 @@ import MicroHTTP
 /// `GET /ui`: the live dashboard, one self-contained page (no CDN, no build step).
 extension ZramRouter {
     func routeUI(_ request: borrowing Request) -> Dispatch {
-        guard request.method == "GET" || request.isHead else {
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "ui")
+        guard request.method == .GET || request.isHead else {
+            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD]), route: "ui")
         }
         return .inline(Response(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"),
                                                        ("Cache-Control", "no-cache"),

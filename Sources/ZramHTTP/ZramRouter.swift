@@ -44,14 +44,14 @@ public final class ZramRouter: HTTPHandler {
             if let denied = tokens.check(request, against: tokens.data) { return .inline(denied, route: "unauthorized") }
             return routeDev(request, Array(parts.dropFirst()))
         case "sys":
-            let changes = request.method == "PUT" || request.method == "POST"
+            let changes = request.method == .PUT || request.method == .POST
             if changes, let denied = tokens.check(request, against: tokens.admin) {
                 return .inline(denied, route: "unauthorized")
             }
             return routeSys(request, Array(parts.dropFirst()))
         case "metrics" where parts.count == 1:
-            guard request.method == "GET" || request.isHead else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "metrics")
+            guard request.method == .GET || request.isHead else {
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD]), route: "metrics")
             }
             return .inline(metrics.exposition(devices: registry.all), route: "metrics")
         case "jobs":
@@ -59,8 +59,8 @@ public final class ZramRouter: HTTPHandler {
         case "ui" where parts.count == 1:
             return routeUI(request)
         case "healthz" where parts.count == 1:
-            guard request.method == "GET" || request.isHead else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: "GET, HEAD"), route: "healthz")
+            guard request.method == .GET || request.isHead else {
+                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD]), route: "healthz")
             }
             return .inline(Response(status: 200, text: "ok\n"), route: "healthz")
         default:

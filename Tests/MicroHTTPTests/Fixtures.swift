@@ -13,13 +13,13 @@ struct EchoHandler: HTTPHandler {
     func route(_ request: borrowing Request) -> Dispatch {
         switch request.path {
         case "/echo":
-            if request.method == "PUT" || request.method == "POST" {
+            if request.method == .PUT || request.method == .POST {
                 return .inline(Response(status: 200, bytes: request.body), route: "echo")
             }
-            if request.method == "DELETE" { return .inline(Response(status: 204), route: "echo") }
+            if request.method == .DELETE { return .inline(Response(status: 204), route: "echo") }
             let query = request.rawQuery.isEmpty ? "" : "?" + request.rawQuery
             let headers = [
-                ("X-Echo-Method", request.method),
+                ("X-Echo-Method", request.method.description),
                 ("X-Echo-Header", request.header("x-TEST-header") ?? "-"),
                 ("X-Echo-Query", request.queryItems.map { "\($0.name)=\($0.value)" }.joined(separator: ";")),
             ]
