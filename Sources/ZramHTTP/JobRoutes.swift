@@ -6,9 +6,9 @@ import ZramDevice
 extension ZramRouter {
     static let json: [(name: String, value: String)] = [("Content-Type", "application/json")]
 
-    /// True when a post-processing write asks to run as a job (`?async=…` is present).
+    /// True when a write asks to run as a job (`?async=…` is present).
     static func wantsJob(_ request: borrowing Request, _ attribute: String) -> Bool {
-        ZramDevice.attributeInfo[attribute]?.cost == .maintenance && request.queryItems.contains { $0.name == "async" }
+        request.queryItems.contains { $0.name == "async" }
     }
 
     /// Starts `attribute` with the request's body as a job: 202 and `Location: /jobs/<id>`.
@@ -18,6 +18,11 @@ extension ZramRouter {
         let value = request.query("async") ?? ""
         guard value == "1" else {
             return .inline(ErrorResponse.make(ZramError(.EINVAL, "async must be 1, not \"\(value)\"")), route: "job_start")
+        }
+        guard ZramDevice.attributeInfo[attribute]?.cost == .maintenance else {
+            let jobs = ZramDevice.attributeInfo.values.filter { $0.cost == .maintenance }.map(\.name).sorted()
+            return .inline(ErrorResponse.make(ZramError(.EINVAL, "\(attribute) does not run as a job (async=1 is for \(jobs.joined(separator: ", ")))")),
+                           route: "job_start")
         }
         return .offload(route: "job_start") { request in
             guard let text = String(validating: request.body, as: UTF8.self) else {

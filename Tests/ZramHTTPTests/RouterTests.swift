@@ -106,9 +106,12 @@ struct RouterHarness {
             (.GET, "/sys/block/zram0/no_such", "", 404, "ENOENT"),
             (.PUT, "/sys/block/zram0/writeback", "huge", 409, "ENODEV"),
             (.GET, "/nowhere", "", 404, "ENOENT"),
+            (.PUT, "/sys/block/zram0/writeback_limit?async=", "7", 400, "EINVAL"),
         ]
-        for (method, path, body, status, errno) in cases {
-            let r = h.send(method, path, body: Array(body.utf8))
+        for (method, target, body, status, errno) in cases {
+            let parts = target.split(separator: "?", maxSplits: 1).map(String.init)
+            let (path, query) = (parts[0], parts.count > 1 ? parts[1] : "")
+            let r = h.send(method, path, query: query, body: Array(body.utf8))
             #expect(r.status == status && r.text.hasPrefix("zramd: \(errno): "), "\(method) \(path): \(r.status) \(r.text)")
         }
     }
