@@ -1,6 +1,6 @@
 /// Parsers for what one would `echo` into a zram attribute.
 enum AttributeParsing {
-    /// The body without the newline `echo` adds (LF or CRLF) and surrounding blanks.
+    /// The body without the newline `echo` adds (LF or CRLF) and surrounding blanks (`isspace`).
     ///
     /// Works on Unicode scalars: as `Character`s, `"\r\n"` is one grapheme that equals
     /// neither `"\r"` nor `"\n"`, so a CRLF body would keep its line end.
@@ -11,9 +11,9 @@ enum AttributeParsing {
         return String(text)
     }
 
-    /// Space, tab, LF and CR: what separates tokens in an attribute body.
+    /// C's `isspace` (space, tab, LF, VT, FF, CR): what separates tokens in an attribute body.
     @inline(__always) static func isBlank(_ c: Unicode.Scalar) -> Bool {
-        c == " " || c == "\t" || c == "\n" || c == "\r"
+        c == " " || ("\t"..."\r").contains(c)
     }
 
     /// A non-negative integer; `what` names it in the error.
