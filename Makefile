@@ -18,8 +18,8 @@ deps:
 
 test-deps: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_TEST_PACKAGES)"
-	python3 -m pip install -q -r tests/integration/requirements.txt
-	python3 -m pip install -q -r tests/deploy/requirements.txt
+	python3 -m pip install -q -r blackbox/integration/requirements.txt
+	python3 -m pip install -q -r blackbox/deploy/requirements.txt
 
 # Installs the Debian packages among $(PACKAGES) that are missing (idempotent).
 apt-install:
@@ -60,12 +60,12 @@ test-api: test-deps
 
 # Black-box tests: the release binary on loopback, driven by Python requests, curl and promtool.
 test-integration: test-deps build-release $(CORPUS)
-	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/integration
+	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q blackbox/integration
 
 # deploy/ and docs/: systemd-analyze verify, the Containerfile against the binary's libraries,
 # kubernetes-validate, promtool and a live Prometheus, 3 zramd nodes behind nginx, every sh block in docs/.
 test-deploy: test-deps build-release
-	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q tests/deploy
+	ZRAMD_BIN=$(abspath .build/release/zramd) python3 -m pytest -q blackbox/deploy
 
 # The NBD front end (docs/NBD.md) against real clients: libnbd (nbdinfo, nbdcopy, nbdsh's
 # python3-libnbd, nbdfuse), qemu-io/qemu-img, fio's nbd engine, mkfs.ext4/e2fsck; nbdkit for bench-nbd.
@@ -75,7 +75,7 @@ nbd-deps: test-deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_NBD_PACKAGES)"
 
 test-nbd: nbd-deps build-release $(CORPUS)
-	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rs tests/nbd
+	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rs blackbox/nbd
 
 # zramd's NBD export against `nbdkit memory`, same run, same fio client (docs/BENCHMARKS.md).
 bench-nbd: nbd-deps build-release $(CORPUS)
@@ -89,19 +89,19 @@ FUZZ_TIME ?= 60
 
 reliability-deps: test-deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_RELIABILITY_PACKAGES)"
-	python3 -m pip install -q -r tests/reliability/requirements.txt
+	python3 -m pip install -q -r blackbox/reliability/requirements.txt
 
 # About 90 s: schemathesis (~2,000 cases), the HTTP model test, faults on a tmpfs, abuse.
 test-reliability: reliability-deps build-release $(CORPUS) test-fuzz-replay
-	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rxX tests/reliability
+	$(ZRAMD_BIN_ENV) python3 -m pytest -q -rxX blackbox/reliability
 
 test-fuzz-api: reliability-deps build-release
-	$(ZRAMD_BIN_ENV) python3 -m pytest -q tests/reliability/test_fuzz_api.py
+	$(ZRAMD_BIN_ENV) python3 -m pytest -q blackbox/reliability/test_fuzz_api.py
 
 # The parser fuzzer's seed corpora and 20,000 random mutations, without libFuzzer.
 test-fuzz-replay: deps
 	swift build -c release --product ZramFuzz
-	for t in attributes router; do ZRAMD_FUZZ_TARGET=$$t .build/release/ZramFuzz --runs 20000 Tests/FuzzCorpus/$$t || exit 1; done
+	for t in attributes router; do ZRAMD_FUZZ_TARGET=$$t .build/release/ZramFuzz --runs 20000 Fuzz/Corpus/$$t || exit 1; done
 
 # Long runs: at least 5,000 API cases, libFuzzer for FUZZ_TIME s per target, a longer model
 # test, the whole suite under AddressSanitizer with a long error-path soak (LeakSanitizer on).
@@ -109,16 +109,16 @@ soak: soak-fuzz-api soak-fuzz soak-model soak-asan
 
 soak-fuzz-api: reliability-deps build-release
 	ZRAMD_API_FUZZ_EXAMPLES=100 ZRAMD_API_FUZZ_RUNS=3 ZRAMD_API_FUZZ_MIN_CASES=5000 \
-	  $(ZRAMD_BIN_ENV) python3 -m pytest -q -s tests/reliability/test_fuzz_api.py
+	  $(ZRAMD_BIN_ENV) python3 -m pytest -q -s blackbox/reliability/test_fuzz_api.py
 
 soak-fuzz: deps
 	swift build -c release --product ZramFuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 	for t in attributes router; do mkdir -p .fuzz/$$t; \
 	  ZRAMD_FUZZ_TARGET=$$t .build-fuzz/release/ZramFuzz -max_total_time=$(FUZZ_TIME) -max_len=512 -print_final_stats=1 \
-	    -artifact_prefix=.fuzz/$$t- .fuzz/$$t Tests/FuzzCorpus/$$t || exit 1; done
+	    -artifact_prefix=.fuzz/$$t- .fuzz/$$t Fuzz/Corpus/$$t || exit 1; done
 
 soak-model: reliability-deps build-release $(CORPUS)
-	ZRAMD_MODEL_CLIENTS=16 ZRAMD_MODEL_OPS=8000 $(ZRAMD_BIN_ENV) python3 -m pytest -q -s tests/reliability/test_http_model.py
+	ZRAMD_MODEL_CLIENTS=16 ZRAMD_MODEL_OPS=8000 $(ZRAMD_BIN_ENV) python3 -m pytest -q -s blackbox/reliability/test_http_model.py
 
 soak-asan: deps $(CORPUS)
 	ZRAMD_SOAK_ROUNDS=300 ASAN_OPTIONS=detect_leaks=1 swift test --scratch-path .build-asan --sanitize=address --disable-xctest

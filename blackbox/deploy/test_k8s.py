@@ -34,7 +34,7 @@ def documents() -> dict[str, dict]:
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.name)
 def test_manifest_validates(manifest: Path):
-    validator = require_tool("kubernetes-validate", "the PyPI package kubernetes-validate (tests/deploy/requirements.txt)")
+    validator = require_tool("kubernetes-validate", "the PyPI package kubernetes-validate (blackbox/deploy/requirements.txt)")
     result = subprocess.run([validator, "--strict", str(manifest)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "ERROR" not in result.stdout + result.stderr, result.stdout + result.stderr
 

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite; the server and corpus helpers come from tests/integration/conftest.py.
+"""Fixtures of the reliability suite; the server and corpus helpers come from blackbox/integration/conftest.py.
 
 Environment: ZRAMD_BIN (the release binary), ZRAMD_CORPUS (the page corpus), as the integration suite.
 """

@@ -42,7 +42,7 @@ def after_call(ctx, case, response):
 
 
 # A request with more than 64 query items is refused 400 before routing (issue 11: a few hundred
-# once hung the connection; tests/reliability/test_abuse.py and test_hostile.py pin that). So
+# once hung the connection; blackbox/reliability/test_abuse.py and test_hostile.py pin that). So
 # that the fuzzer's cases reach the operations rather than that limit, it repeats a query
 # parameter at most MAX_REPEATS times.
 MAX_REPEATS = 16

@@ -1,4 +1,4 @@
-"""Every file in deploy/ is exercised by a test in tests/deploy: a new file without a test fails here."""
+"""Every file in deploy/ is exercised by a test in blackbox/deploy: a new file without a test fails here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ GLOBBED = {"k8s": "*.yaml", "prometheus/tests": "*.yml"}
 
 
 def test_every_deploy_file_is_tested():
-    sources = "".join(p.read_text() for p in (REPO / "tests" / "deploy").glob("test_*.py") if p.name != "test_inventory.py")
+    sources = "".join(p.read_text() for p in (REPO / "blackbox" / "deploy").glob("test_*.py") if p.name != "test_inventory.py")
     files = sorted(p.relative_to(DEPLOY) for p in DEPLOY.rglob("*") if p.is_file())
     assert files
     untested = [str(f) for f in files

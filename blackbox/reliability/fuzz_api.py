@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """API fuzzing: schemathesis against api/openapi.yaml and the release zramd binary.
 
-    python3 tests/reliability/fuzz_api.py --examples 8 [--seed 1] [--report out.json]
+    python3 blackbox/reliability/fuzz_api.py --examples 8 [--seed 1] [--report out.json]
 
 Starts zramd on a loopback port (two devices, 16 MiB, a SQLite backing store each), runs every
 schemathesis phase (examples, coverage, fuzzing, stateful over the OpenAPI links PUT page -> GET /

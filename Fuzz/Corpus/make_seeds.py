@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the ZramFuzz targets (Tests/FuzzCorpus/{attributes,router}/).
+"""Writes the seed corpora of the ZramFuzz targets (Fuzz/Corpus/{attributes,router}/).
 
 attributes: byte 0 = index of the attribute in sorted order, plus len(names) for the
 initialised device; the rest is the body. Run again after adding an attribute.
