@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3 chromium chromium-driver
 
 .PHONY: nbd-deps test-nbd bench-nbd
-.PHONY: deps test-deps apt-install run test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release
+.PHONY: deps test-deps apt-install run lint test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release
 .PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
 
 deps:
@@ -41,7 +41,11 @@ build-release: deps
 run: build-release
 	.build/release/zramd $(ARGS)
 
-test: test-unit test-tsan test-asan test-api test-integration test-deploy test-reliability test-nbd
+test: lint test-unit test-tsan test-asan test-api test-integration test-deploy test-reliability test-nbd
+
+# The code follows .swift-format (the toolchain's `swift format`).
+lint:
+	swift format lint --strict --recursive Sources Tests bench/Sources Fuzz/ZramFuzz Package.swift
 
 test-unit: deps $(CORPUS)
 	swift test

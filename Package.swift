@@ -11,7 +11,7 @@ let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 let package = Package(
     name: "zramd",
     products: [
-        .executable(name: "zramd", targets: ["zramd"]),
+        .executable(name: "zramd", targets: ["zramd"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,5 +1,5 @@
 #if FUZZING
-import CLibFuzzer
+    import CLibFuzzer
 #endif
 import Glibc
 import MicroHTTP
@@ -85,10 +85,10 @@ final class AttributeHarness: @unchecked Sendable {
         }
         let text = Array("zram keeps pages compressed in memory; ".utf8)
         pages = [
-            (0..<4096).map { text[$0 % text.count] },                               // compressible
-            (0..<4096).map { _ in UInt8(truncatingIfNeeded: next()) },              // huge
-            [UInt8](repeating: 0, count: 4096),                                      // same-filled
-            (0..<4096).map { $0 % 3 == 0 ? UInt8(truncatingIfNeeded: next()) : 7 }, // in between
+            (0..<4096).map { text[$0 % text.count] },  // compressible
+            (0..<4096).map { _ in UInt8(truncatingIfNeeded: next()) },  // huge
+            [UInt8](repeating: 0, count: 4096),  // same-filled
+            (0..<4096).map { $0 % 3 == 0 ? UInt8(truncatingIfNeeded: next()) : 7 },  // in between
         ]
         stored = Array(repeating: false, count: pages.count)
         setUpLive()
@@ -129,7 +129,8 @@ final class AttributeHarness: @unchecked Sendable {
         } catch {
             let text = ErrorText.body(error)
             guard text.hasPrefix("zramd: \(error.errno.rawValue): "), text.last == "\n",
-                  !text.dropLast().contains(where: { $0.isNewline }) else {
+                !text.dropLast().contains(where: { $0.isNewline })
+            else {
                 fatalError("\(name) \(body.debugDescription): error body \(text.debugDescription) is not one line")
             }
         }
@@ -219,7 +220,7 @@ enum RouterHarness {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let hex = Array("0123456789ABCDEF".utf8)
@@ -233,92 +234,94 @@ enum RouterHarness {
 // MARK: main
 
 #if FUZZING
-@main
-struct LibFuzzerMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzTestOneInput(data, size) })
+    @main
+    struct LibFuzzerMain {
+        static func main() {
+            var argc = CommandLine.argc
+            var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzTestOneInput(data, size) })
+        }
     }
-}
 #else
-/// `ZramFuzz [--runs N] [--seed S] [--max-len L] FILE|DIR...`: replays every file, then runs
-/// N random mutations of them (bit flips, byte changes, insertions, splices).
-@main
-struct FuzzDriver {
-    static func main() {
-        var args = Array(CommandLine.arguments.dropFirst())
-        var runs = 0, seed: UInt64 = 1, maxLength = 256
-        var inputs: [[UInt8]] = []
-        while let arg = args.first {
-            args.removeFirst()
-            switch arg {
-            case "--runs": runs = Int(args.removeFirst())!
-            case "--seed": seed = UInt64(args.removeFirst())!
-            case "--max-len": maxLength = Int(args.removeFirst())!
-            default: inputs += readInputs(arg)
-            }
-        }
-        for input in inputs { feed(input) }
-        var state = seed
-        func next() -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int(truncatingIfNeeded: (z ^ (z >> 31)) >> 1)
-        }
-        let dictionary = ["=", " ", "-", "\n", "/", "?", "&", "%", "0", "9", "K", "G", "T", "P", "9223372036854775807",
-                          "18446744073709551616", "algo=", "priority=", "type=", "page_indexes=", "level=", "dict=", "../",
-                          "/dev/zram", "/pages/", "zram", "\u{0}", "\u{FFFD}", "é"].map { Array($0.utf8) }
-        for _ in 0..<runs {
-            var input = inputs.isEmpty ? [] : inputs[next() % inputs.count]
-            for _ in 0..<(1 + next() % 4) {
-                let at = input.isEmpty ? 0 : next() % (input.count + 1)
-                switch next() % 6 {
-                case 0 where !input.isEmpty: input[min(at, input.count - 1)] ^= UInt8(1 << (next() % 8))
-                case 1 where !input.isEmpty: input[min(at, input.count - 1)] = UInt8(truncatingIfNeeded: next())
-                case 2 where !input.isEmpty: input.remove(at: min(at, input.count - 1))
-                case 3: input.insert(contentsOf: dictionary[next() % dictionary.count], at: at)
-                case 4 where !inputs.isEmpty:
-                    let other = inputs[next() % inputs.count]
-                    input = Array(input[..<at]) + other[(other.isEmpty ? 0 : next() % other.count)...]
-                default: input.insert(UInt8(truncatingIfNeeded: next()), at: at)
+    /// `ZramFuzz [--runs N] [--seed S] [--max-len L] FILE|DIR...`: replays every file, then runs
+    /// N random mutations of them (bit flips, byte changes, insertions, splices).
+    @main
+    struct FuzzDriver {
+        static func main() {
+            var args = Array(CommandLine.arguments.dropFirst())
+            var runs = 0, seed: UInt64 = 1, maxLength = 256
+            var inputs: [[UInt8]] = []
+            while let arg = args.first {
+                args.removeFirst()
+                switch arg {
+                case "--runs": runs = Int(args.removeFirst())!
+                case "--seed": seed = UInt64(args.removeFirst())!
+                case "--max-len": maxLength = Int(args.removeFirst())!
+                default: inputs += readInputs(arg)
                 }
             }
-            feed(Array(input.prefix(maxLength)))
-        }
-        print("ZramFuzz \(Harness.target.rawValue): \(inputs.count) corpus inputs replayed, \(runs) random inputs, no failure")
-    }
-
-    static func feed(_ input: [UInt8]) {
-        input.withUnsafeBufferPointer { _ = fuzzTestOneInput($0.baseAddress, $0.count) }
-    }
-
-    static func readInputs(_ path: String) -> [[UInt8]] {
-        var info = stat()
-        guard stat(path, &info) == 0 else { fatalError("no such file: \(path)") }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            guard let dir = opendir(path) else { return [] }
-            defer { closedir(dir) }
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if !name.hasPrefix(".") { names.append(name) }
+            for input in inputs { feed(input) }
+            var state = seed
+            func next() -> Int {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                return Int(truncatingIfNeeded: (z ^ (z >> 31)) >> 1)
             }
-            return names.sorted().flatMap { readInputs(path + "/" + $0) }
+            let dictionary = [
+                "=", " ", "-", "\n", "/", "?", "&", "%", "0", "9", "K", "G", "T", "P", "9223372036854775807",
+                "18446744073709551616", "algo=", "priority=", "type=", "page_indexes=", "level=", "dict=", "../",
+                "/dev/zram", "/pages/", "zram", "\u{0}", "\u{FFFD}", "é",
+            ].map { Array($0.utf8) }
+            for _ in 0..<runs {
+                var input = inputs.isEmpty ? [] : inputs[next() % inputs.count]
+                for _ in 0..<(1 + next() % 4) {
+                    let at = input.isEmpty ? 0 : next() % (input.count + 1)
+                    switch next() % 6 {
+                    case 0 where !input.isEmpty: input[min(at, input.count - 1)] ^= UInt8(1 << (next() % 8))
+                    case 1 where !input.isEmpty: input[min(at, input.count - 1)] = UInt8(truncatingIfNeeded: next())
+                    case 2 where !input.isEmpty: input.remove(at: min(at, input.count - 1))
+                    case 3: input.insert(contentsOf: dictionary[next() % dictionary.count], at: at)
+                    case 4 where !inputs.isEmpty:
+                        let other = inputs[next() % inputs.count]
+                        input = Array(input[..<at]) + other[(other.isEmpty ? 0 : next() % other.count)...]
+                    default: input.insert(UInt8(truncatingIfNeeded: next()), at: at)
+                    }
+                }
+                feed(Array(input.prefix(maxLength)))
+            }
+            print("ZramFuzz \(Harness.target.rawValue): \(inputs.count) corpus inputs replayed, \(runs) random inputs, no failure")
         }
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += chunk[..<n]
+
+        static func feed(_ input: [UInt8]) {
+            input.withUnsafeBufferPointer { _ = fuzzTestOneInput($0.baseAddress, $0.count) }
         }
-        return [bytes]
+
+        static func readInputs(_ path: String) -> [[UInt8]] {
+            var info = stat()
+            guard stat(path, &info) == 0 else { fatalError("no such file: \(path)") }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                guard let dir = opendir(path) else { return [] }
+                defer { closedir(dir) }
+                var names: [String] = []
+                while let entry = readdir(dir) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                    if !name.hasPrefix(".") { names.append(name) }
+                }
+                return names.sorted().flatMap { readInputs(path + "/" + $0) }
+            }
+            let fd = open(path, O_RDONLY)
+            guard fd >= 0 else { return [] }
+            defer { close(fd) }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                bytes += chunk[..<n]
+            }
+            return [bytes]
+        }
     }
-}
 #endif

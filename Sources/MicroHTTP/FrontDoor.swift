@@ -57,11 +57,13 @@ final class FrontDoor: @unchecked Sendable {
         watch(wakeFD, events: EPOLLIN.rawValue)
         startListening()
         let me = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let door = Unmanaged<FrontDoor>.fromOpaque(raw!).takeRetainedValue()
-            door.run()
-            return nil
-        }, me)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let door = Unmanaged<FrontDoor>.fromOpaque(raw!).takeRetainedValue()
+                door.run()
+                return nil
+            }, me)
         precondition(rc == 0, "pthread_create: \(rc)")
     }
 

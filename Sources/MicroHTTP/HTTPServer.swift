@@ -45,7 +45,11 @@ public final class HTTPServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (up to the grace period; offloaded ones
     /// always finish), then stops the daemon and the workers. Idempotent.
     public func stop() {
-        guard let (daemon, door) = running.withLock({ state in defer { state = nil }; return state }) else { return }
+        guard
+            let (daemon, door) = running.withLock({ state in
+                defer { state = nil }; return state
+            })
+        else { return }
         // No new connections from here on (the front door owns the listening socket).
         door.stop()
         core.draining.store(true, ordering: .relaxed)

@@ -6,14 +6,15 @@ public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
     case other(String)
 
     public init(_ text: String) {
-        self = switch text {
-        case "GET": .GET
-        case "HEAD": .HEAD
-        case "PUT": .PUT
-        case "POST": .POST
-        case "DELETE": .DELETE
-        default: .other(text)
-        }
+        self =
+            switch text {
+            case "GET": .GET
+            case "HEAD": .HEAD
+            case "PUT": .PUT
+            case "POST": .POST
+            case "DELETE": .DELETE
+            default: .other(text)
+            }
     }
 
     public var description: String {
@@ -58,8 +59,10 @@ public struct Request: ~Copyable {
     }
 
     /// A request that no connection carries, for driving a handler in tests.
-    public init(method: HTTPMethod, path: String, query: String = "", headers: [(name: String, value: String)] = [],
-                body: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
+    public init(
+        method: HTTPMethod, path: String, query: String = "", headers: [(name: String, value: String)] = [],
+        body: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) {
         self.method = method
         self.path = path
         rawQuery = query
@@ -88,12 +91,14 @@ public struct Request: ~Copyable {
         }
         var collected: [(name: String, value: String)] = []
         withUnsafeMutablePointer(to: &collected) { list in
-            _ = MHD_get_connection_values(connection.raw, .HEADER_KIND, { cls, _, key, value in
-                guard let key else { return .YES }
-                let list = cls!.assumingMemoryBound(to: [(name: String, value: String)].self)
-                list.pointee.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
-                return .YES
-            }, list)
+            _ = MHD_get_connection_values(
+                connection.raw, .HEADER_KIND,
+                { cls, _, key, value in
+                    guard let key else { return .YES }
+                    let list = cls!.assumingMemoryBound(to: [(name: String, value: String)].self)
+                    list.pointee.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+                    return .YES
+                }, list)
         }
         return collected
     }

@@ -54,12 +54,14 @@ final class ServerCore: @unchecked Sendable {
     static func contentLengths(_ connection: OpaquePointer) -> Set<String> {
         var values = Set<String>()
         withUnsafeMutablePointer(to: &values) { set in
-            _ = MHD_get_connection_values(connection, .HEADER_KIND, { cls, _, key, value in
-                guard let key, strcasecmp(key, "Content-Length") == 0 else { return .YES }
-                let set = cls!.assumingMemoryBound(to: Set<String>.self)
-                set.pointee.insert(value.map { String(cString: $0) } ?? "")
-                return .YES
-            }, set)
+            _ = MHD_get_connection_values(
+                connection, .HEADER_KIND,
+                { cls, _, key, value in
+                    guard let key, strcasecmp(key, "Content-Length") == 0 else { return .YES }
+                    let set = cls!.assumingMemoryBound(to: Set<String>.self)
+                    set.pointee.insert(value.map { String(cString: $0) } ?? "")
+                    return .YES
+                }, set)
         }
         return values
     }

@@ -41,11 +41,13 @@ final class Watchdog: @unchecked Sendable {
     init(idleTimeoutSeconds: Int, headerTimeoutSeconds: Double) {
         deadlineNanos = UInt64(max(1, idleTimeoutSeconds)) * 1_000_000_000 + UInt64(max(0.001, headerTimeoutSeconds) * 1e9)
         let me = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let dog = Unmanaged<Watchdog>.fromOpaque(raw!).takeRetainedValue()
-            dog.run()
-            return nil
-        }, me)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let dog = Unmanaged<Watchdog>.fromOpaque(raw!).takeRetainedValue()
+                dog.run()
+                return nil
+            }, me)
         precondition(rc == 0, "pthread_create: \(rc)")
     }
 

@@ -111,11 +111,12 @@ final class ZstdStream: CodecStream {
 
     func compress(_ page: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(CodecError) -> Int? {
         Backend.checkCompressBuffers(page, dst, pageSize)
-        let n = if let cdict {
-            ZSTD_compress_usingCDict(cctx, dst.baseAddress, pageSize - 1, page.baseAddress, pageSize, cdict)
-        } else {
-            ZSTD_compressCCtx(cctx, dst.baseAddress, pageSize - 1, page.baseAddress, pageSize, level)
-        }
+        let n =
+            if let cdict {
+                ZSTD_compress_usingCDict(cctx, dst.baseAddress, pageSize - 1, page.baseAddress, pageSize, cdict)
+            } else {
+                ZSTD_compressCCtx(cctx, dst.baseAddress, pageSize - 1, page.baseAddress, pageSize, level)
+            }
         if ZSTD_isError(n) != 0 {
             if ZstdError.code(n) == ZstdError.dstSizeTooSmall { return nil }
             throw .failed("zstd: \(String(cString: ZSTD_getErrorName(n)))")
@@ -125,11 +126,12 @@ final class ZstdStream: CodecStream {
 
     func decompress(_ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer) throws(CodecError) {
         let (s, p) = try Backend.checkDecompressBuffers(src, page, pageSize)
-        let n = if let ddict {
-            ZSTD_decompress_usingDDict(dctx, p, pageSize, s, src.count, ddict)
-        } else {
-            ZSTD_decompressDCtx(dctx, p, pageSize, s, src.count)
-        }
+        let n =
+            if let ddict {
+                ZSTD_decompress_usingDDict(dctx, p, pageSize, s, src.count, ddict)
+            } else {
+                ZSTD_decompressDCtx(dctx, p, pageSize, s, src.count)
+            }
         if ZSTD_isError(n) != 0 {
             if ZstdError.code(n) == ZstdError.memoryAllocation {
                 throw .failed("zstd: \(String(cString: ZSTD_getErrorName(n)))")

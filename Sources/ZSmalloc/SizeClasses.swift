@@ -35,7 +35,8 @@ struct SizeClassTable: Sendable {
             let size = nominal == nominalCount - 1 ? pageSize : Self.minSize + nominal * Self.step
             let shape = Self.bestShape(size: size, pageSize: pageSize, maxChain: maxChain)
             if let last = reversed.last, last.chainLength == shape.chainLength,
-               last.objectsPerZspage == shape.objectsPerZspage {
+                last.objectsPerZspage == shape.objectsPerZspage
+            {
                 // served by `last`
             } else {
                 reversed.append(shape)

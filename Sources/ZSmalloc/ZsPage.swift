@@ -48,9 +48,10 @@ extension UnsafeMutablePointer where Pointee == ZsPage {
             slots[i] = ZsPage.freeBit | (i + 1 < shape.objectsPerZspage ? UInt32(i + 1) : ZsPage.noSlot)
         }
         let page = raw.bindMemory(to: ZsPage.self, capacity: 1)
-        page.initialize(to: ZsPage(
-            lock: pthread_rwlock_t(), prev: nil, next: nil, chunks: chunks, slots: slots,
-            classIndex: Int32(classIndex), inUse: 0, freeHead: 0, group: 0))
+        page.initialize(
+            to: ZsPage(
+                lock: pthread_rwlock_t(), prev: nil, next: nil, chunks: chunks, slots: slots,
+                classIndex: Int32(classIndex), inUse: 0, freeHead: 0, group: 0))
         pthread_rwlock_init(page.lockPointer, nil)
         return page
     }

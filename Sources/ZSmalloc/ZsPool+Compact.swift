@@ -40,9 +40,9 @@ extension ZsPool {
     private func migrateOnePair(_ cls: SizeClass, scratch: UnsafeMutableRawBufferPointer) -> ZsPagePointer?? {
         // Compacting only pays while the free slots add up to at least one whole zspage.
         guard cls.objectsAllocated - cls.objectsUsed >= cls.shape.objectsPerZspage,
-              let destination = cls.fullestNonFull(), destination.pointee.inUse > 0,
-              let source = cls.emptiestPartial(excluding: destination),
-              source.pointee.inUse <= destination.pointee.inUse
+            let destination = cls.fullestNonFull(), destination.pointee.inUse > 0,
+            let source = cls.emptiestPartial(excluding: destination),
+            source.pointee.inUse <= destination.pointee.inUse
         else { return nil }
         guard source.tryWriteLock() else { return nil }
         defer { source.unlock() }

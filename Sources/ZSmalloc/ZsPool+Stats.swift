@@ -45,12 +45,14 @@ extension ZsPool {
     public func formatClasses() -> String {
         let stats = classStats()
         let groups = ["10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%"]
-        var out = pad("class", 5) + pad("size", 6) + groups.map { pad($0, 6) }.joined()
+        var out =
+            pad("class", 5) + pad("size", 6) + groups.map { pad($0, 6) }.joined()
             + pad("obj_allocated", 14) + pad("obj_used", 10) + pad("pages_used", 11)
             + pad("pages_per_zspage", 17) + pad("freeable", 9) + "\n"
         var total = (Array(repeating: 0, count: groups.count), 0, 0, 0, 0)
         for s in stats {
-            out += pad(String(s.index), 5) + pad(String(s.size), 6)
+            out +=
+                pad(String(s.index), 5) + pad(String(s.size), 6)
                 + s.fullness.map { pad(String($0), 6) }.joined()
                 + pad(String(s.objectsAllocated), 14) + pad(String(s.objectsUsed), 10)
                 + pad(String(s.chunksUsed), 11) + pad(String(s.chunksPerZspage), 17)
@@ -61,7 +63,8 @@ extension ZsPool {
             total.3 += s.chunksUsed
             total.4 += s.freeable
         }
-        out += pad("Total", 5) + pad("", 6) + total.0.map { pad(String($0), 6) }.joined()
+        out +=
+            pad("Total", 5) + pad("", 6) + total.0.map { pad(String($0), 6) }.joined()
             + pad(String(total.1), 14) + pad(String(total.2), 10) + pad(String(total.3), 11)
             + pad("", 17) + pad(String(total.4), 9) + "\n"
         return out

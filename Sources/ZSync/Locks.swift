@@ -29,7 +29,7 @@ func initialiseMutex(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
     var attributes = pthread_mutexattr_t()
     checked(pthread_mutexattr_init(&attributes), "pthread_mutexattr_init")
     #if DEBUG
-    checked(pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)), "pthread_mutexattr_settype")
+        checked(pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)), "pthread_mutexattr_settype")
     #endif
     checked(pthread_mutex_init(mutex, &attributes), "pthread_mutex_init")
     checked(pthread_mutexattr_destroy(&attributes), "pthread_mutexattr_destroy")

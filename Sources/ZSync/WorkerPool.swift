@@ -20,10 +20,11 @@ public final class WorkerPool: @unchecked Sendable {
     public init(threads count: Int, capacity: Int?, nice: Int32 = 0) {
         self.capacity = capacity.map { max(1, $0) }
         for _ in 0..<max(1, count) {
-            threads.append(PThread.spawn { [self] in
-                if nice != 0 { PThread.setNice(nice) }
-                while let job = next() { job() }
-            })
+            threads.append(
+                PThread.spawn { [self] in
+                    if nice != 0 { PThread.setNice(nice) }
+                    while let job = next() { job() }
+                })
         }
     }
 

@@ -107,8 +107,9 @@ extension BackingStore {
                 try conn.exec("DELETE FROM image_slots; DELETE FROM image_meta")
                 var image = ImageWriter(
                     conn: db, insertBlock: try conn.statement(Self.insertSQL),
-                    insertSlot: try conn.statement("INSERT INTO image_slots(slot, block, value, size, flags, priority, resident) "
-                                                   + "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    insertSlot: try conn.statement(
+                        "INSERT INTO image_slots(slot, block, value, size, flags, priority, resident) "
+                            + "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                     store: self)
                 do throws(BackingError) {
                     try build(&image)
@@ -189,12 +190,13 @@ extension BackingStore {
         }
         var slots: [ImageSlot] = []
         try conn.forEachRow("SELECT slot, block, value, size, flags, priority, resident FROM image_slots ORDER BY slot") { stmt in
-            slots.append(ImageSlot(
-                index: Int(sqlite3_column_int64(stmt, 0)),
-                block: sqlite3_column_type(stmt, 1) == SQLITE_NULL ? nil : sqlite3_column_int64(stmt, 1),
-                value: UInt64(bitPattern: sqlite3_column_int64(stmt, 2)), size: Int(sqlite3_column_int64(stmt, 3)),
-                flags: UInt64(bitPattern: sqlite3_column_int64(stmt, 4)), priority: Int(sqlite3_column_int64(stmt, 5)),
-                resident: sqlite3_column_int64(stmt, 6) != 0))
+            slots.append(
+                ImageSlot(
+                    index: Int(sqlite3_column_int64(stmt, 0)),
+                    block: sqlite3_column_type(stmt, 1) == SQLITE_NULL ? nil : sqlite3_column_int64(stmt, 1),
+                    value: UInt64(bitPattern: sqlite3_column_int64(stmt, 2)), size: Int(sqlite3_column_int64(stmt, 3)),
+                    flags: UInt64(bitPattern: sqlite3_column_int64(stmt, 4)), priority: Int(sqlite3_column_int64(stmt, 5)),
+                    resident: sqlite3_column_int64(stmt, 6) != 0))
         }
         return .success(StoreImage(meta: meta, slots: slots))
     }

@@ -131,7 +131,8 @@ public final class BackingStore: Sendable {
             }
             try file.discardContents()
             discardedBlocks = count
-            openReport = "discarded \(count.map(String.init) ?? "an unknown number of") block(s) "
+            openReport =
+                "discarded \(count.map(String.init) ?? "an unknown number of") block(s) "
                 + "(\(bytes) bytes) from a previous run of \(path)\(why)\(refusal)"
         }
 
@@ -441,4 +442,3 @@ public final class BackingStore: Sendable {
 
 /// One read-only connection of the pool, behind its own lock.
 typealias ReaderSlot = Locked<SQLiteConnection>
-

@@ -79,12 +79,14 @@ struct BlockAllocator: ~Copyable {
                 states[Int(block - 1)] = .writing
                 continue
             }
-            let why = switch current {
-            case .free: "backing block \(block) is not allocated"
-            case .writing: blocks[..<i].contains(block)
-                ? "backing block \(block) appears twice in the batch" : "backing block \(block) is being written"
-            default: "backing block \(block) was already written (blocks are write-once: free it and allocate another)"
-            }
+            let why =
+                switch current {
+                case .free: "backing block \(block) is not allocated"
+                case .writing:
+                    blocks[..<i].contains(block)
+                        ? "backing block \(block) appears twice in the batch" : "backing block \(block) is being written"
+                default: "backing block \(block) was already written (blocks are write-once: free it and allocate another)"
+                }
             // Undo the marks of this batch (a duplicate was marked once).
             for b in blocks[..<i] where states[Int(b - 1)] == .writing { states[Int(b - 1)] = .allocated }
             return why

@@ -1,8 +1,8 @@
 import ZSync
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// zramd's `application_id` in the SQLite header ("zram"): marks files this module created,

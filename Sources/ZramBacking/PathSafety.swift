@@ -1,9 +1,9 @@
 import CSQLite
 import ZSync
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension BackingStore {

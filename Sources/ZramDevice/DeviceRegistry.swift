@@ -9,10 +9,12 @@ public final class DeviceRegistry: Sendable {
     private let makeCodec: CodecFactory
     private let devices = Locked<[Int: ZramDevice]>([:])
 
-    public init(dataDir: String, template: DeviceConfig = DeviceConfig(),
-                makeCodec: @escaping CodecFactory = { name, params, pageSize throws(CodecError) in
-                    try Codecs.make(name, params: params, pageSize: pageSize)
-                }) {
+    public init(
+        dataDir: String, template: DeviceConfig = DeviceConfig(),
+        makeCodec: @escaping CodecFactory = { name, params, pageSize throws(CodecError) in
+            try Codecs.make(name, params: params, pageSize: pageSize)
+        }
+    ) {
         self.dataDir = dataDir
         self.template = template
         self.makeCodec = makeCodec

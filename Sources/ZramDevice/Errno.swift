@@ -39,13 +39,14 @@ public struct ZramError: Error, Equatable, Sendable, CustomStringConvertible {
 extension Errno {
     /// zram's errno for a backing-store failure.
     init(_ error: BackingError) {
-        self = switch error {
-        case .noSpace: .ENOSPC
-        case .io, .notFound: .EIO
-        case .invalidPath, .invalidArgument: .EINVAL
-        case .busy: .EBUSY
-        case .closed: .ENODEV
-        case .batchFailed(_, let cause): Errno(cause)
-        }
+        self =
+            switch error {
+            case .noSpace: .ENOSPC
+            case .io, .notFound: .EIO
+            case .invalidPath, .invalidArgument: .EINVAL
+            case .busy: .EBUSY
+            case .closed: .ENODEV
+            case .batchFailed(_, let cause): Errno(cause)
+            }
     }
 }

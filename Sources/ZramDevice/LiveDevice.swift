@@ -25,11 +25,14 @@ final class LiveDevice: Sendable {
     let hugeThreshold: Int
     private let clockStart: Int
 
-    init(slotCount: Int, config: DeviceConfig, backing: BackingStore?,
-         makeCodec: CodecFactory) throws(ZramError) {
+    init(
+        slotCount: Int, config: DeviceConfig, backing: BackingStore?,
+        makeCodec: CodecFactory
+    ) throws(ZramError) {
         pageSize = config.pageSize
         slots = SlotTable(count: slotCount)
-        pool = config.mapRegion.map { ZsPool(pageSize: config.pageSize, maxChain: config.maxChain, mapRegion: $0) }
+        pool =
+            config.mapRegion.map { ZsPool(pageSize: config.pageSize, maxChain: config.maxChain, mapRegion: $0) }
             ?? ZsPool(pageSize: config.pageSize, maxChain: config.maxChain)
         hugeThreshold = pool.hugeClassSize
         var streams: [StreamPool?] = [nil, nil, nil, nil]

@@ -26,8 +26,10 @@ public struct SlotFlags: OptionSet, Sendable, Hashable {
     /// the page: `compressed_writeback`, or a page saved by `--persist`.
     public static let compressedInStore = SlotFlags(rawValue: 1 << 28)
 
-    static let all: SlotFlags = [.same, .writtenBack, .huge, .idle, .incompressible, .postProcessing, .stored, .referenced,
-                                 .compressedInStore]
+    static let all: SlotFlags = [
+        .same, .writtenBack, .huge, .idle, .incompressible, .postProcessing, .stored, .referenced,
+        .compressedInStore,
+    ]
 }
 
 /// What a slot holds, read or written under its lock.
@@ -79,7 +81,8 @@ final class SlotTable: @unchecked Sendable {
         while true {
             let seen = meta[index].load(ordering: .relaxed)
             if seen & Self.lockBit == 0,
-               meta[index].compareExchange(expected: seen, desired: seen | Self.lockBit, ordering: .acquiring).exchanged {
+                meta[index].compareExchange(expected: seen, desired: seen | Self.lockBit, ordering: .acquiring).exchanged
+            {
                 return
             }
             queues.wait(slot: index) { meta[index].load(ordering: .sequentiallyConsistent) & Self.lockBit == 0 }
@@ -131,7 +134,8 @@ final class SlotTable: @unchecked Sendable {
         }
         set {
             values[index] = newValue.value
-            let m = UInt64(newValue.size) & Self.sizeMask | newValue.flags.rawValue
+            let m =
+                UInt64(newValue.size) & Self.sizeMask | newValue.flags.rawValue
                 | UInt64(newValue.priority & 3) << 24 | UInt64(newValue.accessTime) << 32 | Self.lockBit
             meta[index].store(m, ordering: .relaxed)
         }

@@ -6,7 +6,8 @@ extension ZramDevice {
             for index in 0..<live.slots.count {
                 let state = live.slots.withLock(index) { live.slots[index] }
                 guard state.flags.contains(.stored) else { continue }
-                out += Format.rightAligned(index, 12) + " " + Format.rightAligned(Int(state.accessTime), 12)
+                out +=
+                    Format.rightAligned(index, 12) + " " + Format.rightAligned(Int(state.accessTime), 12)
                     + ".000000 " + state.flagLetters + "\n"
             }
             return out

@@ -103,8 +103,10 @@ extension ZramDevice {
 
     /// Copies `object` into the allocated `handle` and swaps it into slot `index`, freeing
     /// what the slot held; false (the handle freed) when `wait` is false and the slot is locked.
-    func installObject(_ live: LiveDevice, _ index: Int, _ handle: Handle, object: UnsafeRawBufferPointer,
-                       huge: Bool, wait: Bool) -> Bool {
+    func installObject(
+        _ live: LiveDevice, _ index: Int, _ handle: Handle, object: UnsafeRawBufferPointer,
+        huge: Bool, wait: Bool
+    ) -> Bool {
         live.pool.write(handle, object)
         guard live.slots.lock(index, wait: wait) else {
             live.pool.free(handle)
@@ -240,8 +242,10 @@ extension ZramDevice {
     /// - Returns: false, with `page` unspecified, only when `wait` is false and every
     ///   decompression stream is busy.
     @discardableResult
-    func restoreLocked(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer,
-                       wait: Bool = true) throws(ZramError) -> Bool {
+    func restoreLocked(
+        _ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer,
+        wait: Bool = true
+    ) throws(ZramError) -> Bool {
         if state.flags.contains(.same) {
             Self.fill(page, with: state.value)
         } else if state.flags.contains(.writtenBack) {
@@ -259,8 +263,10 @@ extension ZramDevice {
 
     /// Decompresses an allocator object with the stream pool of the slot's priority.
     /// - Returns: false when `wait` is false and every stream is busy.
-    func decompressObject(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer,
-                          wait: Bool) throws(ZramError) -> Bool {
+    func decompressObject(
+        _ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer,
+        wait: Bool
+    ) throws(ZramError) -> Bool {
         let handle = Handle(raw: UInt32(state.value))
         guard let streams = live.streams[state.priority] else {
             throw ZramError(.EIO, "no algorithm for priority \(state.priority)")

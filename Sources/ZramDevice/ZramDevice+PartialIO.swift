@@ -150,8 +150,10 @@ extension ZramDevice {
     /// Stores a whole page in slot `index`, whose lock the caller holds: same-fill detection,
     /// compression with the primary algorithm into `scratch`, allocation, then the swap.
     /// On failure the slot keeps its old content.
-    private func storeLocked(_ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer,
-                             scratch: UnsafeMutableRawBufferPointer) throws(ZramError) {
+    private func storeLocked(
+        _ live: LiveDevice, _ index: Int, _ page: UnsafeRawBufferPointer,
+        scratch: UnsafeMutableRawBufferPointer
+    ) throws(ZramError) {
         if let word = Self.sameFilledWord(page) {
             storeSameLocked(live, index, word)
             return

@@ -30,8 +30,9 @@ extension ZramDevice {
                     let state = live.slots[index]  // no request runs: the state lock is held for writing
                     guard state.flags.contains(.stored) else { continue }
                     let kept = state.flags.intersection([.stored, .same, .writtenBack, .huge, .incompressible, .compressedInStore])
-                    var record = ImageSlot(index: index, block: nil, value: state.value, size: state.size,
-                                           flags: kept.rawValue, priority: state.priority, resident: false)
+                    var record = ImageSlot(
+                        index: index, block: nil, value: state.value, size: state.size,
+                        flags: kept.rawValue, priority: state.priority, resident: false)
                     if state.flags.contains(.writtenBack) {
                         record.block = Int64(state.value)
                     } else if !state.flags.contains(.same) {
@@ -57,9 +58,11 @@ extension ZramDevice {
 
     /// What a restore must match or adopt.
     private func imageMeta(_ live: LiveDevice) -> [String: String] {
-        var meta = ["version": Self.imageVersion, "page_size": String(live.pageSize),
-                    "disksize": String(live.slots.count * live.pageSize),
-                    "compressed_writeback": live.compressedWriteback ? "1" : "0"]
+        var meta = [
+            "version": Self.imageVersion, "page_size": String(live.pageSize),
+            "disksize": String(live.slots.count * live.pageSize),
+            "compressed_writeback": live.compressedWriteback ? "1" : "0",
+        ]
         let choices = [config.primary] + (1...3).map { config.secondary[$0] }
         for (priority, choice) in choices.enumerated() {
             guard let choice else { continue }
@@ -86,9 +89,9 @@ extension ZramDevice {
         for slot in image.slots {
             let flags = SlotFlags(rawValue: slot.flags)
             guard slot.index >= 0, slot.index < disksize / pageSize, flags.contains(.stored),
-                  (slot.block != nil) == flags.contains(.writtenBack), slot.block != nil || flags.contains(.same),
-                  (0...3).contains(slot.priority), slot.size >= 0, slot.size <= pageSize,
-                  !flags.contains(.compressedInStore) || meta["algorithm.\(slot.priority)"] != nil
+                (slot.block != nil) == flags.contains(.writtenBack), slot.block != nil || flags.contains(.same),
+                (0...3).contains(slot.priority), slot.size >= 0, slot.size <= pageSize,
+                !flags.contains(.compressedInStore) || meta["algorithm.\(slot.priority)"] != nil
             else { return ImageRefusal("slot \(slot.index) is not consistent") }
         }
         return nil
@@ -99,9 +102,11 @@ extension ZramDevice {
         var config = base
         func choice(_ priority: Int) -> AlgorithmChoice? {
             guard let name = image.meta["algorithm.\(priority)"] else { return nil }
-            return AlgorithmChoice(name: name, params: CodecParams(
-                level: image.meta["level.\(priority)"].flatMap { Int($0) },
-                deflateWinbits: image.meta["winbits.\(priority)"].flatMap { Int($0) }))
+            return AlgorithmChoice(
+                name: name,
+                params: CodecParams(
+                    level: image.meta["level.\(priority)"].flatMap { Int($0) },
+                    deflateWinbits: image.meta["winbits.\(priority)"].flatMap { Int($0) }))
         }
         config.primary = choice(0) ?? base.primary
         config.secondary = [:]
@@ -117,8 +122,9 @@ extension ZramDevice {
         for slot in image.slots {
             let flags = SlotFlags(rawValue: slot.flags)
             live.slots.withLock(slot.index) {
-                live.slots[slot.index] = SlotState(value: slot.block.map { UInt64($0) } ?? slot.value, size: slot.size,
-                                                   flags: flags, priority: slot.priority, accessTime: 0)
+                live.slots[slot.index] = SlotState(
+                    value: slot.block.map { UInt64($0) } ?? slot.value, size: slot.size,
+                    flags: flags, priority: slot.priority, accessTime: 0)
             }
             live.stats.pagesStored.add(1, ordering: .relaxed)
             if flags.contains(.same) { live.stats.samePages.add(1, ordering: .relaxed) }
@@ -138,7 +144,8 @@ extension ZramDevice {
             for index in resident {
                 // Only while the device is still the one restored (not reset or removed).
                 guard let more = device.withLive({ current in current === live ? device.loadResident(live, index) : false }),
-                      more else { break }
+                    more
+                else { break }
             }
         }
     }
@@ -152,7 +159,8 @@ extension ZramDevice {
             let block = Int64(state.value)
             return withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { buffer -> Bool in
                 guard let length = try? backing.read(block: block, into: buffer), length == state.size,
-                      let handle = try? allocate(live, length: length) else { return false }
+                    let handle = try? allocate(live, length: length)
+                else { return false }
                 live.pool.write(handle, UnsafeRawBufferPointer(rebasing: buffer[..<length]))
                 freeBackingBlock(live, state)
                 state.value = UInt64(handle.raw)

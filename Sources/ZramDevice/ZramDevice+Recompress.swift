@@ -26,8 +26,10 @@ public struct RecompressRequest: Sendable, Equatable {
     /// … or only this priority; neither means every priority in order.
     public var priority: Int?
 
-    public init(kind: RecompressKind? = nil, threshold: Int = 0, maxPages: Int? = nil,
-                algorithm: String? = nil, priority: Int? = nil) {
+    public init(
+        kind: RecompressKind? = nil, threshold: Int = 0, maxPages: Int? = nil,
+        algorithm: String? = nil, priority: Int? = nil
+    ) {
         self.kind = kind
         self.threshold = threshold
         self.maxPages = maxPages
@@ -97,8 +99,9 @@ extension ZramDevice {
                     guard state.flags.contains(.postProcessing) else { return .skipped }
                     state.flags.remove(.postProcessing)
                     defer { live.slots[index] = state }
-                    return try recompressLocked(live, &state, allowed: allowed, top: top,
-                                                threshold: request.threshold, buffers: buffers)
+                    return try recompressLocked(
+                        live, &state, allowed: allowed, top: top,
+                        threshold: request.threshold, buffers: buffers)
                 }
                 switch outcome {
                 case .recompressed:
@@ -131,8 +134,10 @@ extension ZramDevice {
     /// before it installs the new object: `recompress type=idle` then `writeback idle` writes
     /// back only what recompression could not shrink. The new object is allocated without the
     /// `mem_limit` check: it lands in a smaller class and the old one is freed at once.
-    func recompressLocked(_ live: LiveDevice, _ state: inout SlotState, allowed: [Int], top: Int,
-                          threshold: Int, buffers: UnsafeMutableRawBufferPointer) throws(ZramError) -> RecompressOutcome {
+    func recompressLocked(
+        _ live: LiveDevice, _ state: inout SlotState, allowed: [Int], top: Int,
+        threshold: Int, buffers: UnsafeMutableRawBufferPointer
+    ) throws(ZramError) -> RecompressOutcome {
         let page = UnsafeMutableRawBufferPointer(rebasing: buffers[..<live.pageSize])
         let out = UnsafeMutableRawBufferPointer(rebasing: buffers[live.pageSize...])
         do { try restoreLocked(live, state, into: page) } catch { return .failed }
@@ -145,7 +150,7 @@ extension ZramDevice {
                 continue
             }
             guard let length, length <= live.hugeThreshold, live.pool.classSize(for: length) < oldClass,
-                  threshold == 0 || length < threshold
+                threshold == 0 || length < threshold
             else { continue }
             let handle: Handle
             do { handle = try live.pool.malloc(length) } catch {

@@ -17,10 +17,11 @@ extension ZramDevice {
 
     public var ioStat: IOStat {
         withLive { live in
-            IOStat(failedReads: live.stats.failedReads.load(ordering: .relaxed),
-                   failedWrites: live.stats.failedWrites.load(ordering: .relaxed),
-                   invalidIO: live.stats.invalidIO.load(ordering: .relaxed),
-                   notifyFree: live.stats.notifyFree.load(ordering: .relaxed))
+            IOStat(
+                failedReads: live.stats.failedReads.load(ordering: .relaxed),
+                failedWrites: live.stats.failedWrites.load(ordering: .relaxed),
+                invalidIO: live.stats.invalidIO.load(ordering: .relaxed),
+                notifyFree: live.stats.notifyFree.load(ordering: .relaxed))
         } ?? IOStat()
     }
 
@@ -33,28 +34,32 @@ extension ZramDevice {
 
     public var debugStat: DebugStat {
         withLive { live in
-            DebugStat(recompressAttempts: live.stats.recompressAttempts.load(ordering: .relaxed),
-                      recompressed: live.stats.recompressed.load(ordering: .relaxed),
-                      writebackSkipped: live.stats.writebackSkipped.load(ordering: .relaxed),
-                      recompressFailed: live.stats.recompressFailed.load(ordering: .relaxed))
+            DebugStat(
+                recompressAttempts: live.stats.recompressAttempts.load(ordering: .relaxed),
+                recompressed: live.stats.recompressed.load(ordering: .relaxed),
+                writebackSkipped: live.stats.writebackSkipped.load(ordering: .relaxed),
+                recompressFailed: live.stats.recompressFailed.load(ordering: .relaxed))
         } ?? DebugStat()
     }
 
     public var tierStat: TierStat {
         withLive { live in
-            TierStat(autoWrittenBack: live.stats.autoWrittenBack.load(ordering: .relaxed),
-                     promoted: live.stats.promoted.load(ordering: .relaxed),
-                     writesToBacking: live.stats.writesToBacking.load(ordering: .relaxed),
-                     evicted: live.stats.evicted.load(ordering: .relaxed),
-                     autoWritebackMilliseconds: live.stats.autoWritebackNanos.load(ordering: .relaxed) / 1_000_000)
+            TierStat(
+                autoWrittenBack: live.stats.autoWrittenBack.load(ordering: .relaxed),
+                promoted: live.stats.promoted.load(ordering: .relaxed),
+                writesToBacking: live.stats.writesToBacking.load(ordering: .relaxed),
+                evicted: live.stats.evicted.load(ordering: .relaxed),
+                autoWritebackMilliseconds: live.stats.autoWritebackNanos.load(ordering: .relaxed) / 1_000_000)
         } ?? TierStat()
     }
 
     /// The tiering settings as they are now, with the watermarks in bytes of `mem_limit`.
     public var tieringState: (autoWriteback: Bool, highBytes: Int, lowBytes: Int, promote: Bool, evict: Bool) {
         let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed))
-        return (tiering.autoWriteback.load(ordering: .relaxed), marks?.high ?? 0, marks?.low ?? 0,
-                tiering.promote.load(ordering: .relaxed), tiering.evict.load(ordering: .relaxed))
+        return (
+            tiering.autoWriteback.load(ordering: .relaxed), marks?.high ?? 0, marks?.low ?? 0,
+            tiering.promote.load(ordering: .relaxed), tiering.evict.load(ordering: .relaxed)
+        )
     }
 
     /// Resets the `mem_used_max` peak to the current use.

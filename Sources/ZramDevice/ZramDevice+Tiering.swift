@@ -18,8 +18,10 @@ extension ZramDevice {
     /// A write that did not fit under `mem_limit`: stored in the backing store (automatic
     /// writeback on), or stored after evicting cold pages (eviction on), or refused.
     /// - Throws: ENOMEM (or ENOSPC from a full store) saying why nothing could make room.
-    func writeOverLimit(_ live: LiveDevice, _ index: Int, page: UnsafeRawBufferPointer, object: UnsafeRawBufferPointer,
-                        huge: Bool) throws(ZramError) -> Bool {
+    func writeOverLimit(
+        _ live: LiveDevice, _ index: Int, page: UnsafeRawBufferPointer, object: UnsafeRawBufferPointer,
+        huge: Bool
+    ) throws(ZramError) -> Bool {
         let limit = memLimit.load(ordering: .relaxed)
         if let backing = live.backing, tiering.autoWriteback.load(ordering: .relaxed) {
             try storeInBacking(live, backing, index, page: page, object: object, huge: huge)
@@ -51,8 +53,10 @@ extension ZramDevice {
     /// Writes one page to the backing store and points slot `index` at it: what a write at
     /// `mem_limit` does while automatic writeback is on. `compressed_writeback` and
     /// `writeback_limit` apply as to any writeback.
-    private func storeInBacking(_ live: LiveDevice, _ backing: BackingStore, _ index: Int, page: UnsafeRawBufferPointer,
-                                object: UnsafeRawBufferPointer, huge: Bool) throws(ZramError) {
+    private func storeInBacking(
+        _ live: LiveDevice, _ backing: BackingStore, _ index: Int, page: UnsafeRawBufferPointer,
+        object: UnsafeRawBufferPointer, huge: Bool
+    ) throws(ZramError) {
         let limit = memLimit.load(ordering: .relaxed)
         let units = max(1, live.pageSize / 4096)
         let budgeted = writebackLimitEnabled.load(ordering: .relaxed)
@@ -72,15 +76,17 @@ extension ZramDevice {
             if budgeted { writebackBudget.add(units, ordering: .relaxed) }
             live.stats.failedWrites.add(1, ordering: .relaxed)
             let errno = Errno(error)
-            throw ZramError(errno == .ENOSPC ? .ENOSPC : .EIO,
-                            "mem_limit (\(limit) bytes) reached and the backing store refused the page: \(error.reason)")
+            throw ZramError(
+                errno == .ENOSPC ? .ENOSPC : .EIO,
+                "mem_limit (\(limit) bytes) reached and the backing store refused the page: \(error.reason)")
         }
         live.slots.withLock(index) {
             freeSlotLocked(live, index)
             var flags: SlotFlags = [.stored, .writtenBack]
             if keepsCompressed { flags.insert(huge ? .huge : .compressedInStore) }
-            live.slots[index] = SlotState(value: UInt64(block), size: keepsCompressed ? object.count : live.pageSize,
-                                          flags: flags, priority: 0, accessTime: live.now)
+            live.slots[index] = SlotState(
+                value: UInt64(block), size: keepsCompressed ? object.count : live.pageSize,
+                flags: flags, priority: 0, accessTime: live.now)
         }
         live.stats.pagesStored.add(1, ordering: .relaxed)
         live.stats.writesToBacking.add(1, ordering: .relaxed)
@@ -108,7 +114,8 @@ extension ZramDevice {
     /// and has restored `page`. On any failure the page simply stays in the backing store.
     func promoteIfHot(_ live: LiveDevice, _ index: Int, _ state: inout SlotState, page: UnsafeRawBufferPointer) {
         guard tiering.promote.load(ordering: .relaxed), state.flags.contains(.referenced),
-              Int(live.now) - Int(state.accessTime) <= tiering.promoteWindow.load(ordering: .relaxed) else { return }
+            Int(live.now) - Int(state.accessTime) <= tiering.promoteWindow.load(ordering: .relaxed)
+        else { return }
         let limit = memLimit.load(ordering: .relaxed)
         if let marks = tiering.watermarks(limit: limit), live.pool.memoryUsed >= marks.low { return }
         withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst in
@@ -119,8 +126,9 @@ extension ZramDevice {
             guard let handle = try? allocate(live, length: object.count) else { return }
             live.pool.write(handle, object)
             freeBackingBlock(live, state)
-            state = SlotState(value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge] : [.stored],
-                              priority: 0, accessTime: state.accessTime)
+            state = SlotState(
+                value: UInt64(handle.raw), size: object.count, flags: huge ? [.stored, .huge] : [.stored],
+                priority: 0, accessTime: state.accessTime)
             live.stats.comprDataSize.add(object.count, ordering: .relaxed)
             if huge {
                 live.stats.hugePages.add(1, ordering: .relaxed)
@@ -134,7 +142,8 @@ extension ZramDevice {
     @inline(__always)
     func kickTierWriter(used: Int, limit: Int) {
         guard tiering.autoWriteback.load(ordering: .relaxed),
-              let marks = tiering.watermarks(limit: limit), used > marks.high else { return }
+            let marks = tiering.watermarks(limit: limit), used > marks.high
+        else { return }
         tierWriter.kick()
     }
 
@@ -146,26 +155,28 @@ extension ZramDevice {
     @discardableResult
     func autoWritebackPass() -> Int {
         guard tiering.autoWriteback.load(ordering: .relaxed),
-              let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed)) else { return 0 }
+            let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed))
+        else { return 0 }
         let start = MonotonicClock.nanoseconds()
-        let written = (try? withMaintenance("automatic writeback") { live throws(ZramError) -> Int in
-            guard let backing = live.backing, live.pool.memoryUsed > marks.high else { return 0 }
-            postProcessLock.lock()
-            defer { postProcessLock.unlock() }
-            var total = 0
-            var spared = Set<Int>()
-            while live.pool.memoryUsed > marks.low {
-                let victims = pickColdest(live, bytes: live.pool.memoryUsed - marks.low, spared: &spared)
-                guard !victims.isEmpty else { break }
-                let written: Int
-                do { written = try writeBack(live, backing, victims) } catch { break }
-                total += written
-                live.stats.autoWrittenBack.add(written, ordering: .relaxed)
-                _ = live.pool.compact()
-                if written == 0 { break }
-            }
-            return total
-        }) ?? 0
+        let written =
+            (try? withMaintenance("automatic writeback") { live throws(ZramError) -> Int in
+                guard let backing = live.backing, live.pool.memoryUsed > marks.high else { return 0 }
+                postProcessLock.lock()
+                defer { postProcessLock.unlock() }
+                var total = 0
+                var spared = Set<Int>()
+                while live.pool.memoryUsed > marks.low {
+                    let victims = pickColdest(live, bytes: live.pool.memoryUsed - marks.low, spared: &spared)
+                    guard !victims.isEmpty else { break }
+                    let written: Int
+                    do { written = try writeBack(live, backing, victims) } catch { break }
+                    total += written
+                    live.stats.autoWrittenBack.add(written, ordering: .relaxed)
+                    _ = live.pool.compact()
+                    if written == 0 { break }
+                }
+                return total
+            }) ?? 0
         live { $0.stats.autoWritebackNanos.add(Int(MonotonicClock.nanoseconds() - start), ordering: .relaxed) }
         return written
     }
@@ -175,8 +186,10 @@ extension ZramDevice {
 
     /// Marks and returns writeback victims whose objects add up to at least `bytes`.
     private func pickColdest(_ live: LiveDevice, bytes: Int, spared: inout Set<Int>) -> [Int] {
-        markPostProcessing(live, coldest(live, bytes: bytes, count: nil, excluding: [.same, .writtenBack], spared: &spared),
-                           largestFirst: false) { state in
+        markPostProcessing(
+            live, coldest(live, bytes: bytes, count: nil, excluding: [.same, .writtenBack], spared: &spared),
+            largestFirst: false
+        ) { state in
             state.flags.contains(.stored) && state.flags.isDisjoint(with: [.same, .writtenBack, .referenced])
         }
     }

@@ -55,7 +55,8 @@ extension ZramDevice {
     /// Marks and returns the slots to write back, largest first.
     private func pickForWriteback(_ live: LiveDevice, _ request: WritebackRequest) -> [Int] {
         let required = SlotFlags.stored.union(request.kind?.requiredFlags ?? [])
-        let indexes: [Int] = request.ranges.isEmpty
+        let indexes: [Int] =
+            request.ranges.isEmpty
             ? Array(0..<live.slots.count)
             : request.ranges.flatMap { Array($0) }
         return markPostProcessing(live, indexes) { state in
@@ -63,8 +64,10 @@ extension ZramDevice {
         }
     }
 
-    func writeBack(_ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int],
-                   progress: JobProgress? = nil) throws(ZramError) -> Int {
+    func writeBack(
+        _ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int],
+        progress: JobProgress? = nil
+    ) throws(ZramError) -> Int {
         let pageSize = live.pageSize
         let unitsPerPage = max(1, pageSize / 4096)
         let batchSize = writebackBatchSize.load(ordering: .relaxed)
@@ -200,8 +203,10 @@ extension ZramDevice {
 
     /// Flags the slots among `indexes` that pass `eligible` as picked, largest first (or in
     /// the order given).
-    func markPostProcessing(_ live: LiveDevice, _ indexes: [Int], largestFirst: Bool = true,
-                            where eligible: (SlotState) -> Bool) -> [Int] {
+    func markPostProcessing(
+        _ live: LiveDevice, _ indexes: [Int], largestFirst: Bool = true,
+        where eligible: (SlotState) -> Bool
+    ) -> [Int] {
         var picked: [(index: Int, size: Int)] = []
         for index in indexes {
             live.slots.withLock(index) {

@@ -53,10 +53,12 @@ public final class ZramDevice: @unchecked Sendable {
     public let exportedAsBlockDevice = Atomic<Bool>(false)
 
     /// Creates an uninitialised device.
-    public init(id: Int, dataDir: String, config: DeviceConfig = DeviceConfig(),
-                makeCodec: @escaping CodecFactory = { name, params, pageSize throws(CodecError) in
-                    try Codecs.make(name, params: params, pageSize: pageSize)
-                }) {
+    public init(
+        id: Int, dataDir: String, config: DeviceConfig = DeviceConfig(),
+        makeCodec: @escaping CodecFactory = { name, params, pageSize throws(CodecError) in
+            try Codecs.make(name, params: params, pageSize: pageSize)
+        }
+    ) {
         self.id = id
         self.dataDir = dataDir
         self.config = config
@@ -186,7 +188,8 @@ public final class ZramDevice: @unchecked Sendable {
                 do {
                     let path = try BackingStore.resolve(name: file, inDataDir: dataDir)
                     let size = slotCount * config.pageSize, pageSize = config.pageSize
-                    let accept: ((StoreImage) -> ImageRefusal?)? = config.persist
+                    let accept: ((StoreImage) -> ImageRefusal?)? =
+                        config.persist
                         ? { [self] image in imageRefusal(image, disksize: size, pageSize: pageSize) } : nil
                     backing = try BackingStore(path: path, pageSize: config.pageSize, restoring: accept)
                 } catch {
@@ -199,7 +202,8 @@ public final class ZramDevice: @unchecked Sendable {
                     resident = restoreSlots(built, restored)
                     let seconds = Double(MonotonicClock.nanoseconds() - start) / 1e9
                     let bytes = restored.slots.reduce(0) { $0 + ($1.resident ? $1.size : 0) }
-                    let report = "restored \(restored.slots.count) page(s) in \(Int(seconds * 1000)) ms; \(resident.count) of them "
+                    let report =
+                        "restored \(restored.slots.count) page(s) in \(Int(seconds * 1000)) ms; \(resident.count) of them "
                         + "(\(bytes) bytes) were in memory and load back in the background"
                     built.restoreReport = report
                 }

@@ -21,8 +21,9 @@ extension ZramRouter {
         }
         guard ZramDevice.attributeInfo[attribute]?.cost == .maintenance else {
             let jobs = ZramDevice.attributeInfo.values.filter { $0.cost == .maintenance }.map(\.name).sorted()
-            return .inline(ErrorResponse.make(ZramError(.EINVAL, "\(attribute) does not run as a job (async=1 is for \(jobs.joined(separator: ", ")))")),
-                           route: "job_start")
+            return .inline(
+                ErrorResponse.make(ZramError(.EINVAL, "\(attribute) does not run as a job (async=1 is for \(jobs.joined(separator: ", ")))")),
+                route: "job_start")
         }
         return .offload(route: "job_start") { request in
             guard let text = String(validating: request.body, as: UTF8.self) else {
@@ -31,8 +32,9 @@ extension ZramRouter {
             do throws(ZramError) {
                 let prepared = try device.prepareJob(attribute, text)
                 let job = try jobs.start(prepared, on: device)
-                return Response(status: 202, headers: Self.json + [("Location", "/jobs/\(job.id)")],
-                                body: ResponseBody(text: Self.render(job.json())))
+                return Response(
+                    status: 202, headers: Self.json + [("Location", "/jobs/\(job.id)")],
+                    body: ResponseBody(text: Self.render(job.json())))
             } catch {
                 return ErrorResponse.make(error)
             }
@@ -44,7 +46,9 @@ extension ZramRouter {
         switch parts.count {
         case 0:
             guard request.method == .GET || request.isHead else {
-                return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD], hint: "; start a job with PUT /sys/block/zram<id>/<attr>?async=1"), route: "jobs")
+                return .inline(
+                    ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD], hint: "; start a job with PUT /sys/block/zram<id>/<attr>?async=1"),
+                    route: "jobs")
             }
             let list = jobs.all.reversed().map { $0.json() }
             return .inline(Response(status: 200, headers: Self.json, body: ResponseBody(text: Self.render(list))), route: "jobs")
@@ -65,8 +69,10 @@ extension ZramRouter {
                 }
                 job.progress.cancel()
                 // Accepted: the run stops at its next batch boundary; poll the job for the end.
-                return .inline(Response(status: 202, headers: Self.json + [("Location", "/jobs/\(id)")],
-                                        body: ResponseBody(text: Self.render(job.json()))), route: "job_cancel")
+                return .inline(
+                    Response(
+                        status: 202, headers: Self.json + [("Location", "/jobs/\(id)")],
+                        body: ResponseBody(text: Self.render(job.json()))), route: "job_cancel")
             default:
                 return .inline(ErrorResponse.wrongMethod(request.method, allow: [.GET, .HEAD, .DELETE]), route: "job")
             }

@@ -140,8 +140,10 @@ public final class JobManager: @unchecked Sendable {
     public func start(_ prepared: PreparedJob, on device: ZramDevice) throws(ZramError) -> Job {
         let job = try lock.withLock { () throws(ZramError) -> Job in
             if let active = jobs.last(where: { $0.device === device && $0.isActive }) {
-                throw ZramError(.EBUSY, "\(device.name) is running job \(active.id) (\(active.operation)); "
-                    + "wait for it or cancel it with DELETE /jobs/\(active.id)")
+                throw ZramError(
+                    .EBUSY,
+                    "\(device.name) is running job \(active.id) (\(active.operation)); "
+                        + "wait for it or cancel it with DELETE /jobs/\(active.id)")
             }
             let job = Job(id: nextID, device: device, operation: prepared.operation, body: prepared.body)
             nextID += 1
@@ -203,20 +205,30 @@ public final class JobManager: @unchecked Sendable {
             let latest = jobs.last { $0.device === device }
             let active = latest?.isActive ?? false
             let labels = [("device", device.name)]
-            out.append(ExternalSeries(name: "zram_job_running", help: "1 while a job runs (or waits to run) on the device",
-                                      labels: labels, value: active ? 1 : 0, counter: false))
-            out.append(ExternalSeries(name: "zram_job_candidate_pages", help: "Pages the device's active or latest job picked",
-                                      labels: labels, value: latest?.progress.total ?? 0, counter: false))
-            out.append(ExternalSeries(name: "zram_job_examined_pages", help: "Pages the device's active or latest job has looked at",
-                                      labels: labels, value: latest?.progress.examined ?? 0, counter: false))
-            out.append(ExternalSeries(name: "zram_job_processed_pages", help: "Pages the device's active or latest job has changed",
-                                      labels: labels, value: latest?.progress.processed ?? 0, counter: false))
+            out.append(
+                ExternalSeries(
+                    name: "zram_job_running", help: "1 while a job runs (or waits to run) on the device",
+                    labels: labels, value: active ? 1 : 0, counter: false))
+            out.append(
+                ExternalSeries(
+                    name: "zram_job_candidate_pages", help: "Pages the device's active or latest job picked",
+                    labels: labels, value: latest?.progress.total ?? 0, counter: false))
+            out.append(
+                ExternalSeries(
+                    name: "zram_job_examined_pages", help: "Pages the device's active or latest job has looked at",
+                    labels: labels, value: latest?.progress.examined ?? 0, counter: false))
+            out.append(
+                ExternalSeries(
+                    name: "zram_job_processed_pages", help: "Pages the device's active or latest job has changed",
+                    labels: labels, value: latest?.progress.processed ?? 0, counter: false))
         }
         for device in devices {
             for state in [Job.State.done, .failed, .cancelled] {
-                out.append(ExternalSeries(name: "zram_job_ended_total", help: "Jobs ended, by device and how they ended",
-                                          labels: [("device", device.name), ("state", state.rawValue)],
-                                          value: counts["\(device.name)|\(state.rawValue)", default: 0], counter: true))
+                out.append(
+                    ExternalSeries(
+                        name: "zram_job_ended_total", help: "Jobs ended, by device and how they ended",
+                        labels: [("device", device.name), ("state", state.rawValue)],
+                        value: counts["\(device.name)|\(state.rawValue)", default: 0], counter: true))
             }
         }
         return out

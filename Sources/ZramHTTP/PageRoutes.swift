@@ -39,7 +39,8 @@ extension ZramRouter {
             return .offload(route: "page_head") { _ in Self.headPage(device, index, inline: false)! }
         case .PUT:
             if device.primaryIsFast,
-               let response = Self.inline({ () throws(ZramError) in try device.writeIfFree(index, request.body) }) {
+                let response = Self.inline({ () throws(ZramError) in try device.writeIfFree(index, request.body) })
+            {
                 return .inline(response, route: "page_put")
             }
             return .offload(route: "page_put") { request in Self.putPage(device, index, request.body) }
@@ -91,8 +92,10 @@ extension ZramRouter {
 
     /// A GET answered by `read`, which fills the page and says whether the slot held one (nil:
     /// it would have waited, and there is no response).
-    private static func getPage(_ device: ZramDevice, _ index: Int,
-                                _ read: (UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool?) -> Response? {
+    private static func getPage(
+        _ device: ZramDevice, _ index: Int,
+        _ read: (UnsafeMutableRawBufferPointer) throws(ZramError) -> Bool?
+    ) -> Response? {
         do {
             var found: Bool?
             // Decompressed straight into the response buffer: the page is never copied again.
@@ -126,10 +129,12 @@ extension ZramRouter {
                 page.initializeMemory(as: UInt8.self, repeating: 0)
                 return page.count
             }
-            return Response(status: 200, headers: octetStream + [
-                ("X-Zram-Flags", info.flags), ("X-Zram-Compressed-Size", String(info.compressedSize)),
-                ("X-Zram-Priority", String(info.priority)),
-            ], body: body)
+            return Response(
+                status: 200,
+                headers: octetStream + [
+                    ("X-Zram-Flags", info.flags), ("X-Zram-Compressed-Size", String(info.compressedSize)),
+                    ("X-Zram-Priority", String(info.priority)),
+                ], body: body)
         } catch {
             return ErrorResponse.make(error)
         }

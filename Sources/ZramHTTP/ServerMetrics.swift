@@ -44,7 +44,8 @@ public final class ServerMetrics: CodecObserver {
                     labels: [("route", route), ("status", String(outcome.status))]),
                 registry.makeDurationHistogram(
                     descriptor: Self.descriptor("zramd_http_request_duration_seconds", "Time from request line to response, by route"),
-                    labels: [("route", route)], buckets: requestBuckets))
+                    labels: [("route", route)], buckets: requestBuckets)
+            )
             cache[key] = made
             return made
         }
@@ -54,9 +55,10 @@ public final class ServerMetrics: CodecObserver {
 
     /// The histogram one stream pool's compressions or decompressions go to.
     public func timer(algorithm: String, operation: CodecOperation) -> any CodecTimer {
-        HistogramTimer(histogram: registry.makeDurationHistogram(
-            descriptor: Self.descriptor("zramd_codec_duration_seconds", "Time to compress or decompress one page, by algorithm"),
-            labels: [("algorithm", algorithm), ("operation", operation.rawValue)], buckets: codecBuckets))
+        HistogramTimer(
+            histogram: registry.makeDurationHistogram(
+                descriptor: Self.descriptor("zramd_codec_duration_seconds", "Time to compress or decompress one page, by algorithm"),
+                labels: [("algorithm", algorithm), ("operation", operation.rawValue)], buckets: codecBuckets))
     }
 
     private struct RouteStatus: Hashable {
@@ -120,8 +122,10 @@ public final class ServerMetrics: CodecObserver {
         counter("zramd_promoted_pages_total", device, tier.promoted, "Written-back pages brought back into memory")
         counter("zramd_writes_to_backing_pages_total", device, tier.writesToBacking, "Writes at mem_limit stored straight in the backing store")
         counter("zramd_evicted_pages_total", device, tier.evicted, "Pages dropped at mem_limit by eviction")
-        registry.makeGauge(descriptor: Self.descriptor("zramd_auto_writeback_busy_seconds", "Time automatic writeback has spent since the device was initialised"),
-                           labels: labels).set(Double(tier.autoWritebackMilliseconds) / 1000)
+        registry.makeGauge(
+            descriptor: Self.descriptor("zramd_auto_writeback_busy_seconds", "Time automatic writeback has spent since the device was initialised"),
+            labels: labels
+        ).set(Double(tier.autoWritebackMilliseconds) / 1000)
     }
 
     /// Mirrors a device counter: increments by what it grew; a drop (reset) starts the series anew.

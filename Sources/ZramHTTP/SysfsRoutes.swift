@@ -71,7 +71,8 @@ extension ZramRouter {
             // it goes to the low-priority background workers so serving keeps the CPU.
             return info.cost == .maintenance ? .background(route: "attr_put", job: job) : .offload(route: "attr_put", job: job)
         default:
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: info.access.contains(.write) ? [.GET, .HEAD, .PUT, .POST] : [.GET, .HEAD]), route: "attr")
+            return .inline(
+                ErrorResponse.wrongMethod(request.method, allow: info.access.contains(.write) ? [.GET, .HEAD, .PUT, .POST] : [.GET, .HEAD]), route: "attr")
         }
     }
 
@@ -84,7 +85,9 @@ extension ZramRouter {
                 Response(status: 200, headers: Self.textPlain, body: ResponseBody(text: "\(registry.hotAdd().id)\n"))
             }
         case ("hot_add", _):
-            return .inline(ErrorResponse.wrongMethod(request.method, allow: [.POST], hint: "; reading hot_add creates a device, so over HTTP it takes POST"), route: "hot_add")
+            return .inline(
+                ErrorResponse.wrongMethod(request.method, allow: [.POST], hint: "; reading hot_add creates a device, so over HTTP it takes POST"),
+                route: "hot_add")
         case ("hot_remove", .POST), ("hot_remove", .PUT):
             return .offload(route: "hot_remove") { request in
                 guard let text = String(validating: request.body, as: UTF8.self) else {

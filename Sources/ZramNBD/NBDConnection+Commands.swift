@@ -7,8 +7,9 @@ extension NBDConnection {
     func execute(_ request: NBDRequest, payload: IOBuffer?) {
         let command = NBDCommand(rawValue: request.type)
         if let command, command == .read || command == .write, Int(request.length) > server.config.splitBytes,
-           request.flags.subtracting(command == .write ? .fua : []).isEmpty, device.pageSize <= server.config.splitBytes,
-           Int(request.length) <= server.config.maxPayloadBytes {
+            request.flags.subtracting(command == .write ? .fua : []).isEmpty, device.pageSize <= server.config.splitBytes,
+            Int(request.length) <= server.config.maxPayloadBytes
+        {
             let size = device.diskSize
             if size > 0, request.offset <= UInt64(size), UInt64(request.length) <= UInt64(size) - request.offset {
                 executeSplit(request, command: command, payload: payload)
@@ -29,12 +30,13 @@ extension NBDConnection {
         guard let command, command != .cache else {
             return errorReply(request, .einval, "command \(request.type) is not supported")
         }
-        let known: NBDCommandFlags = switch command {
-        case .write, .trim: [.fua]
-        case .writeZeroes: [.fua, .noHole]
-        case .blockStatus: [.reqOne]
-        default: []
-        }
+        let known: NBDCommandFlags =
+            switch command {
+            case .write, .trim: [.fua]
+            case .writeZeroes: [.fua, .noHole]
+            case .blockStatus: [.reqOne]
+            default: []
+            }
         guard request.flags.subtracting(known).isEmpty else {
             return errorReply(request, .einval, "flags \(request.flags.rawValue) are not valid for \(command.label)")
         }
@@ -229,8 +231,10 @@ extension NBDConnection {
     // MARK: helpers
 
     /// Calls `body(page index, offset in the page, byte count, offset in the request)` for each page the range touches.
-    private func forEachPage(_ offset: Int, _ length: Int,
-                             _ body: (Int, Int, Int, Int) throws(ZramError) -> Void) throws(ZramError) {
+    private func forEachPage(
+        _ offset: Int, _ length: Int,
+        _ body: (Int, Int, Int, Int) throws(ZramError) -> Void
+    ) throws(ZramError) {
         let page = device.pageSize
         var at = 0
         while at < length {
@@ -313,7 +317,11 @@ final class SplitRequest: @unchecked Sendable {
     func fail(_ error: ZramError) { lock.withLock { if firstError == nil { firstError = error } } }
 
     /// True for the part that finished last (it sends the reply).
-    func finishPart() -> Bool { lock.withLock { remaining -= 1; return remaining == 0 } }
+    func finishPart() -> Bool {
+        lock.withLock {
+            remaining -= 1; return remaining == 0
+        }
+    }
 
     var error: ZramError? { lock.withLock { firstError } }
 }

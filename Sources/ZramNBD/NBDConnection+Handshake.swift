@@ -85,7 +85,8 @@ extension NBDConnection {
     private func exportInfo(_ option: UInt32, _ data: [UInt8]) throws(HandshakeEnd) -> Bool {
         var reader = MessageReader(data)
         guard let nameLength = reader.u32(), let nameBytes = reader.take(Int(nameLength)),
-              let count = reader.u16(), reader.remaining == Int(count) * 2 else {
+            let count = reader.u16(), reader.remaining == Int(count) * 2
+        else {
             try sendReply(option, .errInvalid, "malformed INFO/GO request")
             return false
         }

@@ -88,7 +88,8 @@ struct GetCommand: ParsableCommand {
         let base = try BaseURL(pages.client.server)
         let auth = try pages.client.authorization(environment: "ZRAMD_DATA_TOKEN")
         guard FileManager.default.createFile(atPath: file, contents: nil),
-              let handle = FileHandle(forWritingAtPath: file) else { throw ValidationError("cannot write \(file)") }
+            let handle = FileHandle(forWritingAtPath: file)
+        else { throw ValidationError("cannot write \(file)") }
         defer { try? handle.close() }
         Interrupt.catchSIGINT()
         var output = ProgressOutput()

@@ -55,7 +55,10 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds from accepting a connection to its complete request head, however slowly it trickles in; past it the client gets 408.")
     var headerTimeout = 10.0
 
-    @Option(help: "Request-body bytes all connections together may hold in memory at once, with K, M, G suffixes; past it requests get 503 with Retry-After before their body is read.")
+    @Option(
+        help:
+            "Request-body bytes all connections together may hold in memory at once, with K, M, G suffixes; past it requests get 503 with Retry-After before their body is read."
+    )
     var maxBodyMemory = "256M"
 
     @Option(help: "Pages one batch request may carry; request bodies are limited to this many pages.")
@@ -117,7 +120,9 @@ struct Serve: ParsableCommand {
                 log.info("\(device.name): \(backing.openReport)")
                 if let restored = backing.restoreReport { log.info("\(device.name): \(restored)") }
             }
-            log.info("\(device.name): disksize \(device.diskSize), \(device.primaryAlgorithm.name), backing_dev \((try? device.readAttribute("backing_dev"))?.trimmingCharacters(in: .newlines) ?? "none")")
+            log.info(
+                "\(device.name): disksize \(device.diskSize), \(device.primaryAlgorithm.name), backing_dev \((try? device.readAttribute("backing_dev"))?.trimmingCharacters(in: .newlines) ?? "none")"
+            )
         }
 
         let address = try ListenAddress(listen)
@@ -135,7 +140,9 @@ struct Serve: ParsableCommand {
         } catch {
             throw ValidationError("cannot listen on \(listen): \(error)")
         }
-        log.info("listening on \(address.host.contains(":") ? "[\(address.host)]" : address.host):\(server.port)\(tokens.admin == nil ? " (no admin token: /sys writes are open to anyone who can connect)" : "")")
+        log.info(
+            "listening on \(address.host.contains(":") ? "[\(address.host)]" : address.host):\(server.port)\(tokens.admin == nil ? " (no admin token: /sys writes are open to anyone who can connect)" : "")"
+        )
         var nbd: NBDServer?
         if let nbdListen {
             let address = try ListenAddress(nbd: nbdListen)

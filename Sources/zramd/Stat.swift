@@ -53,10 +53,12 @@ struct Stat: ParsableCommand {
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
         for row in rows {
-            print(row.enumerated().map { i, cell in
-                i < 2 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                      : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: " "))
+            print(
+                row.enumerated().map { i, cell in
+                    i < 2
+                        ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: widths[i] - cell.count) + cell
+                }.joined(separator: " "))
         }
     }
 

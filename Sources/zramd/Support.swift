@@ -92,7 +92,7 @@ enum MallocTuning {
     /// ~500 MB resident with the threshold at 16 MiB).
     static func keepBuffers(upTo bytes: Int) {
         let threshold = Int32(clamping: min(max(bytes, 128 << 10), 1 << 20) + 4096)
-        _ = mallopt(-3, threshold)      // M_MMAP_THRESHOLD
+        _ = mallopt(-3, threshold)  // M_MMAP_THRESHOLD
         _ = mallopt(-1, threshold * 4)  // M_TRIM_THRESHOLD
     }
 }

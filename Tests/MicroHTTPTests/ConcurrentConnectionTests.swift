@@ -30,7 +30,9 @@ struct ConcurrentConnectionTests {
     }
 
     @Test func connectionLimitIsRespected() throws {
-        let server = try startServer { $0.threadPoolSize = 1; $0.connectionLimit = 4 }
+        let server = try startServer {
+            $0.threadPoolSize = 1; $0.connectionLimit = 4
+        }
         let clients = try (0..<6).map { _ in try RawClient(port: server.port, timeout: 2) }
         usleep(100_000)
         #expect(server.activeConnections == 4)
@@ -44,7 +46,9 @@ struct ConcurrentConnectionTests {
     }
 
     @Test func freedSlotsServeNewClients() throws {
-        let server = try startServer { $0.threadPoolSize = 1; $0.connectionLimit = 2 }
+        let server = try startServer {
+            $0.threadPoolSize = 1; $0.connectionLimit = 2
+        }
         do {
             let held = try (0..<2).map { _ in try RawClient(port: server.port) }
             usleep(50_000)

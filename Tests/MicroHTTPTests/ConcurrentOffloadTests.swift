@@ -17,7 +17,8 @@ struct ConcurrentOffloadTests {
         let statuses = Locked([Int]())
         onThreads(32) { _ in
             let start = nowMilliseconds()
-            let status = (try? RawClient(port: port))
+            let status =
+                (try? RawClient(port: port))
                 .flatMap { client in client.send("GET /page HTTP/1.1\r\nHost: t\r\n\r\n") ? client.readResponse() : nil }?.status ?? 0
             let elapsed = nowMilliseconds() - start
             worst.withLock { $0 = max($0, elapsed) }
@@ -88,7 +89,9 @@ struct ConcurrentOffloadTests {
     }
 
     @Test func fullWorkerQueueAnswers503() throws {
-        let server = try startServer { $0.workerCount = 1; $0.maxQueuedJobs = 1 }
+        let server = try startServer {
+            $0.workerCount = 1; $0.maxQueuedJobs = 1
+        }
         let port = server.port
         let statuses = Locked([Int]())
         onThreads(4) { i in
@@ -106,7 +109,11 @@ struct ConcurrentOffloadTests {
 /// Runs `body(i)` on `count` threads while `main` runs here, then waits for them.
 func whileThreadsRun(_ count: Int, _ body: @escaping @Sendable (Int) -> Void, whileRunning main: () -> Void) {
     let done = Locked(0)
-    for i in 0..<count { Thread.detach { body(i); done.withLock { $0 += 1 } } }
+    for i in 0..<count {
+        Thread.detach {
+            body(i); done.withLock { $0 += 1 }
+        }
+    }
     main()
     while done.withLock({ $0 }) < count { usleep(1000) }
 }

@@ -7,7 +7,9 @@ import Testing
 @Suite("Front door: heads answered or closed in bounded time")
 struct FrontDoorTests {
     @Test func aTrickledHeadGets408AtTheDeadline() throws {
-        let server = try startServer { $0.headerTimeoutSeconds = 1; $0.idleTimeoutSeconds = 30 }
+        let server = try startServer {
+            $0.headerTimeoutSeconds = 1; $0.idleTimeoutSeconds = 30
+        }
         let client = try RawClient(port: server.port, timeout: 5)
         let start = nowMilliseconds()
         client.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Trickle: ")
@@ -65,7 +67,9 @@ struct FrontDoorTests {
     }
 
     @Test func bodiesInFlightAreBoundedAcrossConnections() throws {
-        let server = try startServer { $0.maxBodyBytes = 1 << 20; $0.maxBodyMemory = 1 << 20 }
+        let server = try startServer {
+            $0.maxBodyBytes = 1 << 20; $0.maxBodyMemory = 1 << 20
+        }
         let first = try RawClient(port: server.port, timeout: 3)
         first.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 800000\r\n\r\n")
         first.send(String(repeating: "x", count: 1000))
@@ -88,7 +92,9 @@ struct FrontDoorTests {
 @Suite("Watchdog: keep-alive requests bounded in time")
 struct WatchdogTests {
     @Test func aTrickledSecondHeadIsClosedAfterIdlePlusHeaderTimeout() throws {
-        let server = try startServer { $0.headerTimeoutSeconds = 1; $0.idleTimeoutSeconds = 1 }
+        let server = try startServer {
+            $0.headerTimeoutSeconds = 1; $0.idleTimeoutSeconds = 1
+        }
         let client = try RawClient(port: server.port, timeout: 5)
         client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(client.readResponse()?.status == 200)

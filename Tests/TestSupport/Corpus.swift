@@ -12,9 +12,10 @@ public struct Corpus: Sendable {
 
     /// The corpus, loaded once per process.
     public static let shared: Corpus = {
-        let path = ProcessInfo.processInfo.environment["ZRAMD_CORPUS"]
+        let path =
+            ProcessInfo.processInfo.environment["ZRAMD_CORPUS"]
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-                .appendingPathComponent("../../.corpus/pages-a.bin").standardized.path
+            .appendingPathComponent("../../.corpus/pages-a.bin").standardized.path
         guard let data = FileManager.default.contents(atPath: path), data.count % pageSize == 0, !data.isEmpty else {
             fatalError("corpus not found at \(path): run `make test`, or `zstd -d ../shared/corpus/pages-a.bin.zst -o .corpus/pages-a.bin`")
         }

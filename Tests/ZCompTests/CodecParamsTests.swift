@@ -30,22 +30,26 @@ import ZComp
         #expect(makeError("LZ4") == .unknownAlgorithm("LZ4"))
     }
 
-    @Test("levels outside a backend's range", arguments: [
-        ("lz4", 0), ("lz4", -1), ("lz4", 65538),
-        ("lz4hc", 0), ("lz4hc", 13),
-        ("zstd", 23), ("zstd", Int(Int32.min)), ("zstd", Int.max),
-        ("deflate", -2), ("deflate", 10),
-        ("lzo", 1),  // lzo has no level at all
-    ])
+    @Test(
+        "levels outside a backend's range",
+        arguments: [
+            ("lz4", 0), ("lz4", -1), ("lz4", 65538),
+            ("lz4hc", 0), ("lz4hc", 13),
+            ("zstd", 23), ("zstd", Int(Int32.min)), ("zstd", Int.max),
+            ("deflate", -2), ("deflate", 10),
+            ("lzo", 1),  // lzo has no level at all
+        ])
     func badLevel(_ name: String, _ level: Int) {
         #expect(makeError(name, CodecParams(level: level))?.kind == "invalidParams")
     }
 
-    @Test("levels at the edges of a backend's range", arguments: [
-        ("lz4", 1), ("lz4", 65537), ("lz4hc", 1), ("lz4hc", 12),
-        ("zstd", 0), ("zstd", 1), ("zstd", 22), ("zstd", ZstdCodec.levels.lowerBound),
-        ("deflate", -1), ("deflate", 0), ("deflate", 1), ("deflate", 9),
-    ])
+    @Test(
+        "levels at the edges of a backend's range",
+        arguments: [
+            ("lz4", 1), ("lz4", 65537), ("lz4hc", 1), ("lz4hc", 12),
+            ("zstd", 0), ("zstd", 1), ("zstd", 22), ("zstd", ZstdCodec.levels.lowerBound),
+            ("deflate", -1), ("deflate", 0), ("deflate", 1), ("deflate", 9),
+        ])
     func goodLevel(_ name: String, _ level: Int) throws {
         _ = try Codecs.make(name, params: CodecParams(level: level)).makeStream()
     }

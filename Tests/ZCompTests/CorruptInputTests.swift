@@ -13,12 +13,13 @@ struct DamageCase: Sendable, CustomTestStringConvertible {
 /// Decoding damaged input must throw `.corrupt` (or, rarely, decode to exactly one page),
 /// never crash, never throw anything else, and never write past the page.
 @Suite struct CorruptInputTests {
-    static let cases: [DamageCase] = Codecs.names.map { DamageCase(name: $0) } + [
-        DamageCase(name: "zstd", params: CodecParams(level: 19), label: " level 19"),
-        DamageCase(name: "zstd", params: CodecParams(dictionary: Array(corpus.bytes[0..<32768])), label: " raw dictionary"),
-        DamageCase(name: "deflate", params: CodecParams(deflateWinbits: 10), label: " winbits 10"),
-        DamageCase(name: "lz4hc", params: CodecParams(level: 12), label: " level 12"),
-    ]
+    static let cases: [DamageCase] =
+        Codecs.names.map { DamageCase(name: $0) } + [
+            DamageCase(name: "zstd", params: CodecParams(level: 19), label: " level 19"),
+            DamageCase(name: "zstd", params: CodecParams(dictionary: Array(corpus.bytes[0..<32768])), label: " raw dictionary"),
+            DamageCase(name: "deflate", params: CodecParams(deflateWinbits: 10), label: " winbits 10"),
+            DamageCase(name: "lz4hc", params: CodecParams(level: 12), label: " level 12"),
+        ]
 
     /// Feeds `input` to `stream`; counts outcomes and checks the canaries.
     final class Prober {

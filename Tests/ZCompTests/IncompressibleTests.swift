@@ -46,9 +46,10 @@ import ZramTestSupport
         for page in pages {
             let lz4Full = page.withUnsafeBytes { p in
                 big.withUnsafeMutableBytes { b in
-                    Int(LZ4_compress_default(
-                        p.baseAddress!.assumingMemoryBound(to: CChar.self), b.baseAddress!.assumingMemoryBound(to: CChar.self),
-                        Int32(pageSize), Int32(lz4Bound)))
+                    Int(
+                        LZ4_compress_default(
+                            p.baseAddress!.assumingMemoryBound(to: CChar.self), b.baseAddress!.assumingMemoryBound(to: CChar.self),
+                            Int32(pageSize), Int32(lz4Bound)))
                 }
             }
             let lz4Fit = try compressed(lz4, bytes: page)

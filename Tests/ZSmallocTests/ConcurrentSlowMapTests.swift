@@ -20,14 +20,16 @@ import ZramTestSupport
     @Test func aSlowMapHoldsNoLockOthersNeed() throws {
         let slow = Atomic<Bool>(false)
         let mapping = DispatchSemaphore(value: 0)
-        let pool = ZsPool(pageSize: 4096, maxChain: 8, mapRegion: { bytes in
-            if slow.load(ordering: .relaxed) {
-                mapping.signal()
-                usleep(50_000)
-            }
-            let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            return region == MAP_FAILED ? nil : region
-        })
+        let pool = ZsPool(
+            pageSize: 4096, maxChain: 8,
+            mapRegion: { bytes in
+                if slow.load(ordering: .relaxed) {
+                    mapping.signal()
+                    usleep(50_000)
+                }
+                let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                return region == MAP_FAILED ? nil : region
+            })
         // Whole-page objects take one chunk each: 512 of them use up the first 2 MiB region.
         var live: [(handle: Handle, tag: Int)] = []
         for i in 0..<512 { live.append((try pool.store(length: 4096, tag: i), i)) }
@@ -64,11 +66,13 @@ import ZramTestSupport
 
     @Test func aFailedMapLosesNothing() throws {
         let fail = Atomic<Bool>(false)
-        let pool = ZsPool(pageSize: 4096, maxChain: 8, mapRegion: { bytes in
-            if fail.load(ordering: .relaxed) { return nil }
-            let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            return region == MAP_FAILED ? nil : region
-        })
+        let pool = ZsPool(
+            pageSize: 4096, maxChain: 8,
+            mapRegion: { bytes in
+                if fail.load(ordering: .relaxed) { return nil }
+                let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                return region == MAP_FAILED ? nil : region
+            })
         var handles: [Handle] = []
         for i in 0..<512 { handles.append(try pool.store(length: 4096, tag: i)) }
         fail.store(true, ordering: .relaxed)

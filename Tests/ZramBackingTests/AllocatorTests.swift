@@ -57,16 +57,20 @@ struct AllocatorTests {
         let blocks = try store.allocate(2)
         #expect(backingError { try store.free(99) }?.errnoName == "EINVAL")
         // Unallocated block in a batch, duplicate block, empty page, page over pageSize.
-        #expect(backingError { try page.withUnsafeBytes { try store.write(blocks: [blocks[0], 77], pages: $0) } }?
-            .errnoName == "EINVAL")
+        #expect(
+            backingError { try page.withUnsafeBytes { try store.write(blocks: [blocks[0], 77], pages: $0) } }?
+                .errnoName == "EINVAL")
         let two = page + page
-        #expect(backingError { try two.withUnsafeBytes { try store.write(blocks: [blocks[0], blocks[0]], pages: $0) } }?
-            .errnoName == "EINVAL")
-        #expect(backingError { try page.withUnsafeBytes { try store.write(blocks: [blocks[0]], pages: $0, lengths: [0]) } }?
-            .errnoName == "EINVAL")
+        #expect(
+            backingError { try two.withUnsafeBytes { try store.write(blocks: [blocks[0], blocks[0]], pages: $0) } }?
+                .errnoName == "EINVAL")
+        #expect(
+            backingError { try page.withUnsafeBytes { try store.write(blocks: [blocks[0]], pages: $0, lengths: [0]) } }?
+                .errnoName == "EINVAL")
         let big = page + page
-        #expect(backingError { try big.withUnsafeBytes { try store.write([(block: blocks[0], bytes: $0)]) } }?
-            .errnoName == "EINVAL")
+        #expect(
+            backingError { try big.withUnsafeBytes { try store.write([(block: blocks[0], bytes: $0)]) } }?
+                .errnoName == "EINVAL")
         // Nothing moved: both still allocated, unwritten, writable once.
         #expect(store.stats.blocksInUse == 2)
         try two.withUnsafeBytes { try store.write(blocks: blocks, pages: $0) }
@@ -85,7 +89,8 @@ struct AllocatorTests {
         for size in [0, 1000, 4095, 2 << 20] {
             #expect(backingError { _ = try BackingStore(path: dir.file("x.db"), pageSize: size) }?.errnoName == "EINVAL")
         }
-        #expect(backingError { _ = try BackingStore(path: dir.file("x.db"), pageSize: 4096, capacityBlocks: 0) }?
-            .errnoName == "EINVAL")
+        #expect(
+            backingError { _ = try BackingStore(path: dir.file("x.db"), pageSize: 4096, capacityBlocks: 0) }?
+                .errnoName == "EINVAL")
     }
 }

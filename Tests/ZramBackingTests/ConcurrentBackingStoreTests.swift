@@ -87,8 +87,9 @@ struct ConcurrentBackingStoreTests {
             let (start, end, reads) = try transactionWithReader(store, stable, big)
             let early = reads.filter { $0.0 >= start && $0.0 < start + (end - start) * 3 / 4 }
             let latencies = early.map { $0.1 - $0.0 }.sorted()
-            print("2000-page batch: \((end - start) / 1_000_000) ms; \(early.count) reads began in its first 3/4, "
-                + "p90 \(latencies.isEmpty ? 0 : latencies[latencies.count * 9 / 10] / 1000) µs")
+            print(
+                "2000-page batch: \((end - start) / 1_000_000) ms; \(early.count) reads began in its first 3/4, "
+                    + "p90 \(latencies.isEmpty ? 0 : latencies[latencies.count * 9 / 10] / 1000) µs")
             #expect(early.allSatisfy { $0.1 < end }, "a read that began during the transaction waited for its commit")
             overlapped = early.count >= 5
         }

@@ -43,8 +43,10 @@ struct TextTests {
             (.invalidArgument("bad"), "EINVAL: bad"),
             (.busy("taken"), "EBUSY: taken"),
             (.closed, "ENODEV: backing store is closed"),
-            (.batchFailed(blocks: [3, 4], cause: .noSpace("disk full")),
-             "ENOSPC: write batch of 2 block(s) [3, 4] rolled back: disk full"),
+            (
+                .batchFailed(blocks: [3, 4], cause: .noSpace("disk full")),
+                "ENOSPC: write batch of 2 block(s) [3, 4] rolled back: disk full"
+            ),
             (.batchFailed(blocks: Array(1...32), cause: .io("x")), "EIO: write batch of 32 block(s) [1 … 32] rolled back: x"),
         ]
         for (error, text) in cases {

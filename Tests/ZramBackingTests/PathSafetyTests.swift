@@ -26,10 +26,12 @@ struct PathSafetyTests {
         #expect(try BackingStore.resolve(name: "..data", inDataDir: dir.path) == root + "/..data")
     }
 
-    @Test("escapes and nonsense are EINVAL", arguments: [
-        "", "..", "../x.db", "sub/../../x.db", "a/../b.db", "/etc/passwd", "/tmp/x.db", "x\u{0}.db",
-        ".", "./", "sub/", "missing/x.db", "sub", "out", "out/x.db", "dangling.db", "walout.db", "self",
-    ])
+    @Test(
+        "escapes and nonsense are EINVAL",
+        arguments: [
+            "", "..", "../x.db", "sub/../../x.db", "a/../b.db", "/etc/passwd", "/tmp/x.db", "x\u{0}.db",
+            ".", "./", "sub/", "missing/x.db", "sub", "out", "out/x.db", "dangling.db", "walout.db", "self",
+        ])
     func refused(name: String) throws {
         let dir = TempDir()
         try FileManager.default.createDirectory(atPath: dir.file("sub"), withIntermediateDirectories: false)
@@ -47,8 +49,9 @@ struct PathSafetyTests {
 
     @Test("a missing data dir is EINVAL")
     func missingDataDir() {
-        #expect(backingError { _ = try BackingStore.resolve(name: "x.db", inDataDir: "/nonexistent-zramd") }?
-            .errnoName == "EINVAL")
+        #expect(
+            backingError { _ = try BackingStore.resolve(name: "x.db", inDataDir: "/nonexistent-zramd") }?
+                .errnoName == "EINVAL")
     }
 
     @Test("a symlink at the store path is refused by the store itself too")

@@ -42,9 +42,11 @@ import ZramTestSupport
 
     @Test func aSlotHeldByRecompressionSendsInlineRequestsAway() throws {
         let sleeping = DispatchSemaphore(value: 0)
-        let f = try DeviceFixture(secondary: ["zstd"], makeCodec: { name, params, pageSize throws(CodecError) in
-            SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), always: name == "zstd", sleeping: sleeping)
-        })
+        let f = try DeviceFixture(
+            secondary: ["zstd"],
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), always: name == "zstd", sleeping: sleeping)
+            })
         defer { f.remove() }
         try f.put(0, corpusPage: 1000)
         try f.put(1, corpusPage: 1001)
@@ -73,7 +75,9 @@ import ZramTestSupport
             let (delete, deleteMs) = try Self.milliseconds { try f.device.discardIfFree(busy) }
             let (otherRead, otherMs) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try f.device.readIfFree(other, into: buffer) } }
             #expect(Self.wouldBlock(put) && Self.wouldBlock(head) && Self.wouldBlock(delete))
-            if case .done(let found) = otherRead { #expect(found && page == Corpus.shared.page(1000 + other)) } else {
+            if case .done(let found) = otherRead {
+                #expect(found && page == Corpus.shared.page(1000 + other))
+            } else {
                 Issue.record("the other slot is free")
             }
             times += [putMs, headMs, deleteMs, otherMs]
@@ -88,10 +92,12 @@ import ZramTestSupport
         var config = DeviceConfig(primary: "lz4")
         config.secondary[1] = AlgorithmChoice(name: "zstd")
         config.streams = 1
-        let device = ZramDevice(id: 0, dataDir: "/tmp", config: config, makeCodec: { name, params, pageSize throws(CodecError) in
-            let real = try Codecs.make(name, params: params, pageSize: pageSize)
-            return name == "zstd" ? SlowCodec(inner: real, always: false, sleeping: sleeping) : real
-        })
+        let device = ZramDevice(
+            id: 0, dataDir: "/tmp", config: config,
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                let real = try Codecs.make(name, params: params, pageSize: pageSize)
+                return name == "zstd" ? SlowCodec(inner: real, always: false, sleeping: sleeping) : real
+            })
         defer { device.reset() }
         try device.writeAttribute("disksize", "4M")
         for i in 0..<8 { try Corpus.shared.withPage(2000 + i) { try device.write(i, $0) } }

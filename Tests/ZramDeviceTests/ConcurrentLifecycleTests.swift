@@ -122,10 +122,12 @@ final class SlowLifecycleCodec: Codec {
     /// recompression (holding a shared worker thread all the while); they answer EBUSY at once.
     @Test func writersAnswerEBUSYAtOnceDuringPostProcessing() throws {
         let sleeping = DispatchSemaphore(value: 0)
-        let registry = DeviceRegistry(dataDir: "/tmp", makeCodec: { name, params, pageSize throws(CodecError) in
-            let real = try Codecs.make(name, params: params, pageSize: pageSize)
-            return name == "zstd" ? SlowCodec(inner: real, always: true, sleeping: sleeping) : real
-        })
+        let registry = DeviceRegistry(
+            dataDir: "/tmp",
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                let real = try Codecs.make(name, params: params, pageSize: pageSize)
+                return name == "zstd" ? SlowCodec(inner: real, always: true, sleeping: sleeping) : real
+            })
         let device = registry.hotAdd()
         try device.writeAttribute("recomp_algorithm", "algo=zstd priority=1")
         try device.writeAttribute("disksize", "4M")
@@ -153,9 +155,11 @@ final class SlowLifecycleCodec: Codec {
     /// builds a device or `reset` tears one down.
     @Test func statisticsDoNotWaitForInitialisationOrReset() throws {
         let slow = SlowLifecycleCodec.Switch()
-        let device = ZramDevice(id: 0, dataDir: "/tmp", makeCodec: { name, params, pageSize throws(CodecError) in
-            SlowLifecycleCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), slow: slow)
-        })
+        let device = ZramDevice(
+            id: 0, dataDir: "/tmp",
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                SlowLifecycleCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), slow: slow)
+            })
         slow.on.store(true, ordering: .relaxed)
         for phase in ["disksize", "reset"] {
             let finished = DispatchSemaphore(value: 0)
@@ -166,11 +170,12 @@ final class SlowLifecycleCodec: Codec {
             usleep(20_000)
             var times: [Double] = []
             for _ in 0..<10 {
-                times.append(Self.milliseconds {
-                    _ = device.mmStat
-                    _ = try? device.readAttribute("comp_algorithm")
-                    _ = device.isInitialised
-                })
+                times.append(
+                    Self.milliseconds {
+                        _ = device.mmStat
+                        _ = try? device.readAttribute("comp_algorithm")
+                        _ = device.isInitialised
+                    })
                 usleep(5_000)
             }
             finished.wait()

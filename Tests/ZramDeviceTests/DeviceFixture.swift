@@ -10,9 +10,11 @@ struct DeviceFixture {
     let device: ZramDevice
     let dataDir: String
 
-    init(disksize: String = "64M", algorithm: String = "lz4", secondary: [String] = [],
-         backing: String? = nil, configure: (ZramDevice) throws -> Void = { _ in },
-         makeCodec: CodecFactory? = nil) throws {
+    init(
+        disksize: String = "64M", algorithm: String = "lz4", secondary: [String] = [],
+        backing: String? = nil, configure: (ZramDevice) throws -> Void = { _ in },
+        makeCodec: CodecFactory? = nil
+    ) throws {
         var template = "/tmp/zramd-test-XXXXXX".utf8CString
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")

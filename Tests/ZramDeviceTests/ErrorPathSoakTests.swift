@@ -58,13 +58,15 @@ final class FlakyCodec: Codec {
     @Test func recompressAndWritebackWithFailuresInjected() throws {
         var injected = 0, eio = 0, exact = 0
         for round in 0..<Self.rounds {
-            let f = try DeviceFixture(disksize: "2M", secondary: ["zstd", "deflate"], backing: "soak.sqlite",
-                                      makeCodec: { name, params, pageSize throws(CodecError) in
-                let real = try Codecs.make(name, params: params, pageSize: pageSize)
-                // The primary fails 1 compression in 37; the secondaries 1 in 5 and 1 decompression in 53.
-                return name == "lz4" ? FlakyCodec(inner: real, compressEvery: 37, decompressEvery: 0)
-                    : FlakyCodec(inner: real, compressEvery: 5, decompressEvery: 53)
-            })
+            let f = try DeviceFixture(
+                disksize: "2M", secondary: ["zstd", "deflate"], backing: "soak.sqlite",
+                makeCodec: { name, params, pageSize throws(CodecError) in
+                    let real = try Codecs.make(name, params: params, pageSize: pageSize)
+                    // The primary fails 1 compression in 37; the secondaries 1 in 5 and 1 decompression in 53.
+                    return name == "lz4"
+                        ? FlakyCodec(inner: real, compressEvery: 37, decompressEvery: 0)
+                        : FlakyCodec(inner: real, compressEvery: 5, decompressEvery: 53)
+                })
             defer { f.remove() }
             try f.device.writeAttribute("writeback_batch_size", String(1 + round % 16))
             var stored: [Int: Int] = [:]

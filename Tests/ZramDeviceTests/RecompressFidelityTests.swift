@@ -26,10 +26,12 @@ import ZramTestSupport
     }
 
     @Test func codecErrorsAreCountedAndDoNotMarkIncompressible() throws {
-        let f = try DeviceFixture(algorithm: "lz4", secondary: ["zstd"], makeCodec: { name, params, pageSize throws(CodecError) in
-            let real = try Codecs.make(name, params: params, pageSize: pageSize)
-            return name == "zstd" ? FlakyCodec(inner: real, compressEvery: 1, decompressEvery: 0) : real
-        })
+        let f = try DeviceFixture(
+            algorithm: "lz4", secondary: ["zstd"],
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                let real = try Codecs.make(name, params: params, pageSize: pageSize)
+                return name == "zstd" ? FlakyCodec(inner: real, compressEvery: 1, decompressEvery: 0) : real
+            })
         defer { f.remove() }
         for i in 0..<100 { try f.put(i, corpusPage: 300 + i) }
         try f.device.writeAttribute("recompress", "")
@@ -111,11 +113,13 @@ import ZramTestSupport
     /// Issue 10 item 5: `priority=1 level=19` was stored by algorithm name and copied to the
     /// primary too, so zstd-1 → zstd-19 recompression ran level 19 twice and gained nothing.
     @Test func algorithmParamsArePerPriority() throws {
-        let f = try DeviceFixture(algorithm: "zstd", configure: { device in
-            try device.writeAttribute("algorithm_params", "algo=zstd level=1")
-            try device.writeAttribute("recomp_algorithm", "algo=zstd priority=1")
-            try device.writeAttribute("algorithm_params", "priority=1 level=19")
-        })
+        let f = try DeviceFixture(
+            algorithm: "zstd",
+            configure: { device in
+                try device.writeAttribute("algorithm_params", "algo=zstd level=1")
+                try device.writeAttribute("recomp_algorithm", "algo=zstd priority=1")
+                try device.writeAttribute("algorithm_params", "priority=1 level=19")
+            })
         defer { f.remove() }
         for i in 0..<300 { try f.put(i, corpusPage: 7000 + i) }
         let before = f.device.mmStat.comprDataSize

@@ -51,14 +51,16 @@ import Glibc
 
 @Suite struct DictionaryParamTests {
     @Test func aZstdDictionaryFromTheDataDirIsUsedForEveryPage() throws {
-        let f = try DeviceFixture(algorithm: "zstd", configure: { device in
-            // A raw-content dictionary: a slice of pages the device will not store.
-            let dict = (0..<64).flatMap { Corpus.shared.page(8000 + $0 * 3) }
-            let file = fopen(device.dataDir + "/pages.dict", "w")!
-            _ = dict.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-            fclose(file)
-            try device.writeAttribute("algorithm_params", "algo=zstd level=3 dict=pages.dict")
-        })
+        let f = try DeviceFixture(
+            algorithm: "zstd",
+            configure: { device in
+                // A raw-content dictionary: a slice of pages the device will not store.
+                let dict = (0..<64).flatMap { Corpus.shared.page(8000 + $0 * 3) }
+                let file = fopen(device.dataDir + "/pages.dict", "w")!
+                _ = dict.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+                fclose(file)
+                try device.writeAttribute("algorithm_params", "algo=zstd level=3 dict=pages.dict")
+            })
         defer { f.remove() }
         for i in 0..<300 { try f.put(i, corpusPage: 8001 + i) }
         for i in 0..<300 { #expect(try f.get(i) == Corpus.shared.page(8001 + i)) }

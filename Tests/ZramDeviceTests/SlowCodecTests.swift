@@ -94,9 +94,11 @@ final class SlowCodec: Codec {
 
     @Test func aSlowWriteHoldsOnlyItsOwnSlot() throws {
         let sleeping = DispatchSemaphore(value: 0)
-        let f = try DeviceFixture(configure: { _ in }, makeCodec: { name, params, pageSize throws(CodecError) in
-            SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), always: false, sleeping: sleeping)
-        })
+        let f = try DeviceFixture(
+            configure: { _ in },
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize), always: false, sleeping: sleeping)
+            })
         defer { f.remove() }
         for i in 100..<120 { try f.put(i, corpusPage: i) }
         var slow = Corpus.shared.page(0)
@@ -110,10 +112,13 @@ final class SlowCodec: Codec {
 
     @Test func aSlowRecompressionHoldsOnlyTheSlotItWorksOn() throws {
         let sleeping = DispatchSemaphore(value: 0)
-        let f = try DeviceFixture(secondary: ["zstd"], makeCodec: { name, params, pageSize throws(CodecError) in
-            SlowCodec(inner: try Codecs.make(name, params: params, pageSize: pageSize),
-                      always: name == "zstd", sleeping: sleeping)
-        })
+        let f = try DeviceFixture(
+            secondary: ["zstd"],
+            makeCodec: { name, params, pageSize throws(CodecError) in
+                SlowCodec(
+                    inner: try Codecs.make(name, params: params, pageSize: pageSize),
+                    always: name == "zstd", sleeping: sleeping)
+            })
         defer { f.remove() }
         for i in 0..<4 { try f.put(i, corpusPage: 1000 + i) }
         try f.device.writeAttribute("idle", "all")

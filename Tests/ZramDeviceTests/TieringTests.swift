@@ -33,8 +33,10 @@ import ZramTestSupport
         try f.device.writeAttribute("auto_writeback", "1")
         try f.device.writeAttribute("auto_writeback", "high_watermark=90 low_watermark=50\r\n")
         #expect(try f.device.readAttribute("auto_writeback") == "enable=1 high_watermark=90 low_watermark=50\n")
-        for bad in ["colour=1", "high_watermark=50 low_watermark=50", "low_watermark=0", "high_watermark=101",
-                    "high_watermark=+90", "enable=2", "", "high_watermark"] {
+        for bad in [
+            "colour=1", "high_watermark=50 low_watermark=50", "low_watermark=0", "high_watermark=101",
+            "high_watermark=+90", "enable=2", "", "high_watermark",
+        ] {
             expectErrno(.EINVAL) { try f.device.writeAttribute("auto_writeback", bad) }
         }
         #expect(try f.device.readAttribute("auto_writeback") == "enable=1 high_watermark=90 low_watermark=50\n", "refused writes change nothing")

@@ -20,7 +20,7 @@ import ZramDevice
         let end = section.range(of: "\n  /sys/class/")!.lowerBound
         var lists: [Set<String>] = []
         var rest = section[..<end]
-        while let open = rest.range(of: "enum: [") {
+        while let parameter = rest.range(of: "name: attr"), let open = rest[parameter.upperBound...].range(of: "enum: [") {
             let close = rest[open.upperBound...].firstIndex(of: "]")!
             let names = rest[open.upperBound..<close].split(whereSeparator: { ", \n".contains($0) }).map(String.init)
             lists.append(Set(names))

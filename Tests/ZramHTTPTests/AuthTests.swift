@@ -28,11 +28,13 @@ final class CountingBytes: RandomAccessCollection, @unchecked Sendable {
     @Test("the comparison reads every byte of both tokens, wherever they differ: no early exit")
     func noEarlyExit() {
         let token = "0123456789abcdef0123456789abcdef"
-        for presented in ["X123456789abcdef0123456789abcdef",  // differs at the first byte
-                          "0123456789abcdef0123456789abcdeX",  // at the last
-                          "0123456789abcdef0123456789abcdef",  // not at all
-                          "X",                                 // much shorter
-                          token + token] {                     // longer
+        for presented in [
+            "X123456789abcdef0123456789abcdef",  // differs at the first byte
+            "0123456789abcdef0123456789abcdeX",  // at the last
+            "0123456789abcdef0123456789abcdef",  // not at all
+            "X",  // much shorter
+            token + token,
+        ] {  // longer
             let a = CountingBytes(presented), b = CountingBytes(token)
             _ = Tokens.constantTimeEqual(a, b)
             #expect(a.reads == a.bytes.count, "every presented byte read (\(presented))")

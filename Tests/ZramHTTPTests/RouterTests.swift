@@ -33,8 +33,10 @@ struct RouterHarness {
         func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
     }
 
-    func send(_ method: HTTPMethod, _ path: String, query: String = "", headers: [(name: String, value: String)] = [],
-              body: [UInt8] = []) -> Outcome {
+    func send(
+        _ method: HTTPMethod, _ path: String, query: String = "", headers: [(name: String, value: String)] = [],
+        body: [UInt8] = []
+    ) -> Outcome {
         body.withUnsafeBytes { bytes in
             let request = Request(method: method, path: path, query: query, headers: headers, body: bytes)
             if let refusal = router.admit(request) { return Self.outcome(.inline, "admit", refusal) }
@@ -86,10 +88,12 @@ struct RouterHarness {
 
     @Test func methodsAndAllowLists() throws {
         let h = try RouterHarness()
-        for (method, path, allow) in [(HTTPMethod.POST, "/dev/zram0/pages/0", "GET, HEAD, PUT, DELETE"),
-                                      (.DELETE, "/healthz", "GET, HEAD"), (.GET, "/sys/class/zram-control/hot_add", "POST"),
-                                      (.PUT, "/sys/block/zram0/mm_stat", "GET, HEAD"), (.GET, "/sys/block/zram0/reset", "PUT, POST"),
-                                      (.other("PATCH"), "/metrics", "GET, HEAD")] {
+        for (method, path, allow) in [
+            (HTTPMethod.POST, "/dev/zram0/pages/0", "GET, HEAD, PUT, DELETE"),
+            (.DELETE, "/healthz", "GET, HEAD"), (.GET, "/sys/class/zram-control/hot_add", "POST"),
+            (.PUT, "/sys/block/zram0/mm_stat", "GET, HEAD"), (.GET, "/sys/block/zram0/reset", "PUT, POST"),
+            (.other("PATCH"), "/metrics", "GET, HEAD"),
+        ] {
             let r = h.send(method, path)
             #expect(r.status == 405 && r.header("Allow") == allow, "\(method) \(path): \(r.status) \(r.header("Allow") ?? "-")")
             #expect(r.text.hasPrefix("zramd: EACCES: \(method) is not allowed here"))

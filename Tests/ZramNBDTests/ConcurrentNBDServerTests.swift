@@ -60,8 +60,9 @@ struct RawNBDClient {
     }
 
     func request(_ type: UInt16, cookie: UInt64, offset: Int, length: Int, payload: [UInt8] = [], magic: UInt64 = 0x2560_9513) {
-        send(Self.be(magic, 4) + Self.be(0, 2) + Self.be(UInt64(type), 2) + Self.be(cookie, 8) + Self.be(UInt64(offset), 8)
-             + Self.be(UInt64(length), 4) + payload)
+        send(
+            Self.be(magic, 4) + Self.be(0, 2) + Self.be(UInt64(type), 2) + Self.be(cookie, 8) + Self.be(UInt64(offset), 8)
+                + Self.be(UInt64(length), 4) + payload)
     }
 
     /// A simple reply: (error, cookie), or nil when closed.
@@ -112,7 +113,8 @@ struct RawNBDClient {
                         return
                     }
                     let fill = UInt8(t * 40 + Int(cookie))
-                    let expected = cookie % 3 == 0
+                    let expected =
+                        cookie % 3 == 0
                         ? [UInt8](repeating: 0, count: 512) + [UInt8](repeating: fill, count: 1024) + [UInt8](repeating: 0, count: 2560)
                         : [UInt8](repeating: fill, count: 4096)
                     if data != expected { failures.increment() }

@@ -60,17 +60,19 @@ import ZramTestSupport
         for i in 0..<8 { try Corpus.shared.page(100 + i).withUnsafeBytes { try device.write(i, $0) } }
         try device.zeroPages(2..<4)
         #expect(device.mmStat.samePages == 2)
-        #expect(try device.allocationRuns(0..<8, maxRuns: 10) == [
-            AllocationRun(pages: 2, zero: false), AllocationRun(pages: 2, zero: true), AllocationRun(pages: 4, zero: false),
-        ])
+        #expect(
+            try device.allocationRuns(0..<8, maxRuns: 10) == [
+                AllocationRun(pages: 2, zero: false), AllocationRun(pages: 2, zero: true), AllocationRun(pages: 4, zero: false),
+            ])
         #expect(try device.allocationRuns(0..<8, maxRuns: 2).count == 2)
         #expect(try device.discardPages(0..<6) == 6)
         #expect(device.ioStat.notifyFree == 6)
         #expect(device.mmStat.samePages == 0)
         #expect(device.mmStat.origDataSize == 2 * 4096)
-        #expect(try device.allocationRuns(0..<256, maxRuns: 10) == [
-            AllocationRun(pages: 6, zero: true), AllocationRun(pages: 2, zero: false), AllocationRun(pages: 248, zero: true),
-        ])
+        #expect(
+            try device.allocationRuns(0..<256, maxRuns: 10) == [
+                AllocationRun(pages: 6, zero: true), AllocationRun(pages: 2, zero: false), AllocationRun(pages: 248, zero: true),
+            ])
     }
 }
 

@@ -5,36 +5,45 @@ import ZramBacking
 extension ZramDevice {
     /// `comp_algorithm`, `algorithm_params`, `recomp_algorithm`.
     static let algorithmAttributes: [Attribute] = [
-        Attribute("comp_algorithm", beforeInit: true, shape: .selection, show: { device in
-            algorithmList(selected: device.configSnapshot().primary.name)
-        }, store: { device, body throws(ZramError) in
-            let name = try algorithmName(body)
-            try device.withPreInitConfig("comp_algorithm") { config throws(ZramError) in
-                config.primary = AlgorithmChoice(name: name, params: config.paramsByName[name] ?? CodecParams())
-            }
-        }),
-        Attribute("algorithm_params", beforeInit: true, store: { device, body throws(ZramError) in
-            try device.setAlgorithmParams(body)
-        }),
-        Attribute("recomp_algorithm", beforeInit: true, shape: .perPriority, show: { device in
-            let config = device.configSnapshot()
-            return (1...3).compactMap { priority in
-                config.secondary[priority].map { "#\(priority): " + algorithmList(selected: $0.name) }
-            }.joined()
-        }, store: { device, body throws(ZramError) in
-            let pairs = try AttributeParsing.pairs(body, allowed: ["algo", "priority"], "recomp_algorithm")
-            guard let algo = pairs.first(where: { $0.key == "algo" })?.value else {
-                throw ZramError(.EINVAL, "recomp_algorithm needs algo=NAME")
-            }
-            let name = try algorithmName(algo)
-            let priority = try pairs.first(where: { $0.key == "priority" }).map { pair throws(ZramError) in
-                try AttributeParsing.unsigned(pair.value, "priority")
-            } ?? 1
-            guard (1...3).contains(priority) else { throw ZramError(.EINVAL, "priority must be 1, 2 or 3, not \(priority)") }
-            try device.withPreInitConfig("recomp_algorithm") { config throws(ZramError) in
-                config.secondary[priority] = AlgorithmChoice(name: name, params: config.paramsByName[name] ?? CodecParams())
-            }
-        }),
+        Attribute(
+            "comp_algorithm", beforeInit: true, shape: .selection,
+            show: { device in
+                algorithmList(selected: device.configSnapshot().primary.name)
+            },
+            store: { device, body throws(ZramError) in
+                let name = try algorithmName(body)
+                try device.withPreInitConfig("comp_algorithm") { config throws(ZramError) in
+                    config.primary = AlgorithmChoice(name: name, params: config.paramsByName[name] ?? CodecParams())
+                }
+            }),
+        Attribute(
+            "algorithm_params", beforeInit: true,
+            store: { device, body throws(ZramError) in
+                try device.setAlgorithmParams(body)
+            }),
+        Attribute(
+            "recomp_algorithm", beforeInit: true, shape: .perPriority,
+            show: { device in
+                let config = device.configSnapshot()
+                return (1...3).compactMap { priority in
+                    config.secondary[priority].map { "#\(priority): " + algorithmList(selected: $0.name) }
+                }.joined()
+            },
+            store: { device, body throws(ZramError) in
+                let pairs = try AttributeParsing.pairs(body, allowed: ["algo", "priority"], "recomp_algorithm")
+                guard let algo = pairs.first(where: { $0.key == "algo" })?.value else {
+                    throw ZramError(.EINVAL, "recomp_algorithm needs algo=NAME")
+                }
+                let name = try algorithmName(algo)
+                let priority =
+                    try pairs.first(where: { $0.key == "priority" }).map { pair throws(ZramError) in
+                        try AttributeParsing.unsigned(pair.value, "priority")
+                    } ?? 1
+                guard (1...3).contains(priority) else { throw ZramError(.EINVAL, "priority must be 1, 2 or 3, not \(priority)") }
+                try device.withPreInitConfig("recomp_algorithm") { config throws(ZramError) in
+                    config.secondary[priority] = AlgorithmChoice(name: name, params: config.paramsByName[name] ?? CodecParams())
+                }
+            }),
     ]
 
     /// Every algorithm, the selected one in brackets: `lzo [lz4] lz4hc zstd deflate`.
@@ -95,8 +104,10 @@ extension ZramDevice {
     /// priority; `algo=NAME` the lowest priority running NAME (the kernel's lookup); neither
     /// the primary. An algorithm no priority runs yet keeps them by name until it is chosen
     /// (a zramd extension: the kernel refuses that with EINVAL).
-    static func applyParams(_ params: CodecParams, algo: String?, priority: Int?, to config: inout DeviceConfig,
-                            check: (String) throws(ZramError) -> Void) throws(ZramError) {
+    static func applyParams(
+        _ params: CodecParams, algo: String?, priority: Int?, to config: inout DeviceConfig,
+        check: (String) throws(ZramError) -> Void
+    ) throws(ZramError) {
         if let algo {
             try check(algo)
             if config.primary.name == algo {

@@ -54,10 +54,12 @@ struct Attribute: Sendable {
     let shape: AttributeShape
     let isExtension: Bool
 
-    init(_ name: String, beforeInit: Bool = false, cost: AttributeCost = .setting, shape: AttributeShape = .scalar,
-         isExtension: Bool = false,
-         show: (@Sendable (ZramDevice) throws(ZramError) -> String)? = nil,
-         store: (@Sendable (ZramDevice, String) throws(ZramError) -> Void)? = nil) {
+    init(
+        _ name: String, beforeInit: Bool = false, cost: AttributeCost = .setting, shape: AttributeShape = .scalar,
+        isExtension: Bool = false,
+        show: (@Sendable (ZramDevice) throws(ZramError) -> String)? = nil,
+        store: (@Sendable (ZramDevice, String) throws(ZramError) -> Void)? = nil
+    ) {
         self.name = name
         self.show = show
         self.store = store
@@ -82,7 +84,8 @@ struct Attribute: Sendable {
 extension ZramDevice {
     /// Every attribute of `/sys/block/zram<id>/`, each group's entries in its own file.
     static let attributeTable: [String: Attribute] = {
-        let all = sizeAttributes + algorithmAttributes + postProcessingAttributes
+        let all =
+            sizeAttributes + algorithmAttributes + postProcessingAttributes
             + writebackSettingAttributes + memoryAttributes + statAttributes + tieringAttributes
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()

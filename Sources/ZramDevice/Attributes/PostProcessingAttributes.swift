@@ -1,19 +1,27 @@
 extension ZramDevice {
     /// `idle`, `recompress`, `writeback`, `compact`: one-shot triggers.
     static let postProcessingAttributes: [Attribute] = [
-        Attribute("idle", cost: .maintenance, store: { device, body throws(ZramError) in
-            let text = AttributeParsing.trimmed(body)
-            try device.markIdle(olderThan: text == "all" ? nil : try AttributeParsing.unsigned(text, "idle age"))
-        }),
-        Attribute("recompress", cost: .maintenance, store: { device, body throws(ZramError) in
-            try device.recompress(parseRecompress(body))
-        }),
-        Attribute("writeback", cost: .maintenance, store: { device, body throws(ZramError) in
-            try device.writeback(parseWriteback(body))
-        }),
-        Attribute("compact", cost: .maintenance, store: { device, _ throws(ZramError) in
-            try device.compact()
-        }),
+        Attribute(
+            "idle", cost: .maintenance,
+            store: { device, body throws(ZramError) in
+                let text = AttributeParsing.trimmed(body)
+                try device.markIdle(olderThan: text == "all" ? nil : try AttributeParsing.unsigned(text, "idle age"))
+            }),
+        Attribute(
+            "recompress", cost: .maintenance,
+            store: { device, body throws(ZramError) in
+                try device.recompress(parseRecompress(body))
+            }),
+        Attribute(
+            "writeback", cost: .maintenance,
+            store: { device, body throws(ZramError) in
+                try device.writeback(parseWriteback(body))
+            }),
+        Attribute(
+            "compact", cost: .maintenance,
+            store: { device, _ throws(ZramError) in
+                try device.compact()
+            }),
     ]
 
     /// `type=idle|huge|huge_idle threshold=BYTES max_pages=N algo=NAME|priority=N`.
@@ -71,7 +79,7 @@ extension ZramDevice {
 
     /// A `type=` value of `writeback` or `recompress` (zram's slot kinds).
     static func kind<Kind: RawRepresentable & CaseIterable>(_ value: String, _ attribute: String) throws(ZramError) -> Kind
-        where Kind.RawValue == String {
+    where Kind.RawValue == String {
         guard let kind = Kind(rawValue: value) else {
             let names = Kind.allCases.map(\.rawValue)
             throw ZramError(.EINVAL, "\(attribute) type must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not \"\(value)\"")

@@ -49,8 +49,10 @@ struct DeviceBench {
             device.reset()
         }
         let (w, r, s, t) = (Measure.median(dw), Measure.median(dr), Measure.median(sw), Measure.median(sr))
-        return ["device_write_mb_s": w / 1e6, "device_read_mb_s": r / 1e6, "store_write_mb_s": s / 1e6,
-                "store_read_mb_s": t / 1e6, "device_write_vs_store": w / s, "device_read_vs_store": r / t]
+        return [
+            "device_write_mb_s": w / 1e6, "device_read_mb_s": r / 1e6, "store_write_mb_s": s / 1e6,
+            "store_read_mb_s": t / 1e6, "device_write_vs_store": w / s, "device_read_vs_store": r / t,
+        ]
     }
 
     /// Writeback pages/s (idle pages, batches of 32) against bare batched inserts of the same count.
@@ -65,9 +67,10 @@ struct DeviceBench {
             let seconds = try Measure.seconds { written = try device.writeback(WritebackRequest(kind: .idle)) }
             wb.append(Double(written) / seconds)
             device.reset()
-            raw.append(try RawSQLiteInserts.pagesPerSecond(
-                path: dataDir + "/raw.sqlite", source: UnsafeRawBufferPointer(corpus.bytes), pageSize: 4096,
-                count: written, batchSize: 32))
+            raw.append(
+                try RawSQLiteInserts.pagesPerSecond(
+                    path: dataDir + "/raw.sqlite", source: UnsafeRawBufferPointer(corpus.bytes), pageSize: 4096,
+                    count: written, batchSize: 32))
         }
         let (w, r) = (Measure.median(wb), Measure.median(raw))
         return ["writeback_pages_per_s": w, "raw_sqlite_inserts_per_s": r, "writeback_vs_raw_sqlite": w / r]

@@ -48,11 +48,13 @@ enum Measure {
             for t in 0..<threads {
                 var id = pthread_t()
                 let job = Unmanaged.passRetained(Job(body, t)).toOpaque()
-                pthread_create(&id, nil, { raw in
-                    let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-                    job.body(job.index)
-                    return nil
-                }, job)
+                pthread_create(
+                    &id, nil,
+                    { raw in
+                        let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+                        job.body(job.index)
+                        return nil
+                    }, job)
                 ids.append(id)
             }
             for id in ids { pthread_join(id, nil) }

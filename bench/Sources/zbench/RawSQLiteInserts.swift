@@ -10,8 +10,10 @@ enum RawSQLiteInserts {
     /// Pages per second inserting `count` pages (cycled from `source`, whole pages) into a
     /// fresh WAL file at `path`, in transactions of `batchSize`. The files are removed before
     /// and after.
-    static func pagesPerSecond(path: String, source: UnsafeRawBufferPointer, pageSize: Int, count: Int,
-                               batchSize: Int) throws -> Double {
+    static func pagesPerSecond(
+        path: String, source: UnsafeRawBufferPointer, pageSize: Int, count: Int,
+        batchSize: Int
+    ) throws -> Double {
         removeFiles(path)
         defer { removeFiles(path) }
         var db: OpaquePointer?
@@ -24,7 +26,8 @@ enum RawSQLiteInserts {
         try exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF")
         var insert: OpaquePointer?
         guard sqlite3_prepare_v2(db, "INSERT INTO blocks(block, data, crc) VALUES (?1, ?2, 0)", -1, &insert, nil) == SQLITE_OK,
-              let insert else { throw Failure.sqlite(String(cString: sqlite3_errmsg(db))) }
+            let insert
+        else { throw Failure.sqlite(String(cString: sqlite3_errmsg(db))) }
         defer { sqlite3_finalize(insert) }
         let available = source.count / pageSize
         guard available > 0 else { throw Failure.sqlite("the source holds no whole page") }

@@ -39,24 +39,28 @@ struct StoreBench {
         let compressibleBytes = Double(frozenLengths.filter { $0 > 0 }.count * 4096)
         var c: [Double] = [], d: [Double] = []
         for _ in 0..<rounds {
-            c.append(bytes / Measure.seconds {
-                Measure.onThreads(threads) { t in
-                    let s = try! codec.makeStream()
-                    let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
-                    for i in stride(from: t, to: pages, by: threads) { _ = try! s.compress(corpus.page(i), into: dst) }
-                    dst.deallocate()
-                }
-            })
-            d.append(compressibleBytes / Measure.seconds {
-                Measure.onThreads(threads) { t in
-                    let s = try! codec.makeStream()
-                    let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
-                    for i in stride(from: t, to: pages, by: threads) where frozenLengths[i] > 0 {
-                        try! s.decompress(UnsafeRawBufferPointer(rebasing: src[(i * 4096)..<(i * 4096 + frozenLengths[i])]), into: dst)
-                    }
-                    dst.deallocate()
-                }
-            })
+            c.append(
+                bytes
+                    / Measure.seconds {
+                        Measure.onThreads(threads) { t in
+                            let s = try! codec.makeStream()
+                            let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+                            for i in stride(from: t, to: pages, by: threads) { _ = try! s.compress(corpus.page(i), into: dst) }
+                            dst.deallocate()
+                        }
+                    })
+            d.append(
+                compressibleBytes
+                    / Measure.seconds {
+                        Measure.onThreads(threads) { t in
+                            let s = try! codec.makeStream()
+                            let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+                            for i in stride(from: t, to: pages, by: threads) where frozenLengths[i] > 0 {
+                                try! s.decompress(UnsafeRawBufferPointer(rebasing: src[(i * 4096)..<(i * 4096 + frozenLengths[i])]), into: dst)
+                            }
+                            dst.deallocate()
+                        }
+                    })
         }
         return (Measure.median(c) / 1e6, Measure.median(d) / 1e6, bytes / Double(total))
     }
@@ -78,13 +82,15 @@ struct StoreBench {
             f.append(bytes / Measure.seconds(writeAll))
             o.append(bytes / Measure.seconds(writeAll))
             let compressibleBytes = Double(store.compressiblePages * 4096)
-            r.append(compressibleBytes / Measure.seconds {
-                Measure.onThreads(threads) { t in
-                    let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
-                    for i in stride(from: t, to: pages, by: threads) where !store.isHuge(i) { store.get(i, into: dst) }
-                    dst.deallocate()
-                }
-            })
+            r.append(
+                compressibleBytes
+                    / Measure.seconds {
+                        Measure.onThreads(threads) { t in
+                            let dst = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+                            for i in stride(from: t, to: pages, by: threads) where !store.isHuge(i) { store.get(i, into: dst) }
+                            dst.deallocate()
+                        }
+                    })
             store.freeAll()
         }
         return (Measure.median(f) / 1e6, Measure.median(o) / 1e6, Measure.median(r) / 1e6)

@@ -24,9 +24,11 @@ func runStoreBench(corpus: CorpusFile, corpusPath: String, only: Set<String>?, w
                 "store_read_vs_raw": store.read / raw.decompress,
             ]
             speedRows.append(row)
-            print(String(format: "%-10@ %3d  %5.2f  %8.0f  %10.0f  %5.2f  %15.0f  %5.2f  %10.0f  %10.0f  %5.2f",
-                         label as NSString, threads, raw.ratio, raw.compress, store.fill, store.fill / raw.compress,
-                         store.overwrite, store.overwrite / raw.compress, raw.decompress, store.read, store.read / raw.decompress))
+            print(
+                String(
+                    format: "%-10@ %3d  %5.2f  %8.0f  %10.0f  %5.2f  %15.0f  %5.2f  %10.0f  %10.0f  %5.2f",
+                    label as NSString, threads, raw.ratio, raw.compress, store.fill, store.fill / raw.compress,
+                    store.overwrite, store.overwrite / raw.compress, raw.decompress, store.read, store.read / raw.decompress))
             if label == "lz4", threads == 1 {
                 results["store_write_vs_raw_lz4"] = store.fill / raw.compress
                 results["store_overwrite_vs_raw_lz4"] = store.overwrite / raw.compress
@@ -44,15 +46,19 @@ func runStoreBench(corpus: CorpusFile, corpusPath: String, only: Set<String>?, w
     {
         let m = try bench.memory(try Codecs.make(name, params: CodecParams(level: level)), maxChain: chain)
         memoryRows[label] = m
-        print(String(format: "%-13@ %6.4f  %6.4f  %7.4f   %15.4f  %13.4f  %11.4f  %12.4f", label as NSString,
-                     m["mem_over_compressed_after_fill"]!, m["mem_over_compressed_after_churn"]!,
-                     m["mem_over_compressed_after_compact"]!, m["store_rss_over_compressed_after_fill"]!,
-                     m["store_rss_over_compressed_after_compact"]!, m["malloc_design_over_compressed"]!,
-                     m["malloc_design_over_compressed_after_churn"]!))
+        print(
+            String(
+                format: "%-13@ %6.4f  %6.4f  %7.4f   %15.4f  %13.4f  %11.4f  %12.4f", label as NSString,
+                m["mem_over_compressed_after_fill"]!, m["mem_over_compressed_after_churn"]!,
+                m["mem_over_compressed_after_compact"]!, m["store_rss_over_compressed_after_fill"]!,
+                m["store_rss_over_compressed_after_compact"]!, m["malloc_design_over_compressed"]!,
+                m["malloc_design_over_compressed_after_churn"]!))
         if label == "lz4-chain8" {
-            for key in ["mem_over_compressed_after_fill", "mem_over_compressed_after_churn",
-                        "mem_over_compressed_after_compact", "malloc_design_over_compressed",
-                        "malloc_design_over_compressed_after_churn"] {
+            for key in [
+                "mem_over_compressed_after_fill", "mem_over_compressed_after_churn",
+                "mem_over_compressed_after_compact", "malloc_design_over_compressed",
+                "malloc_design_over_compressed_after_churn",
+            ] {
                 results[key] = m[key]
             }
         }

@@ -3,7 +3,8 @@ import Foundation
 // zbench — zramd's benchmarks: `zbench store|device --corpus PAGES --out JSON`.
 
 func usage() -> Never {
-    let text = "usage: zbench store --corpus PATH --out PATH [--only lz4,zstd-1] [--no-memory]\n"
+    let text =
+        "usage: zbench store --corpus PATH --out PATH [--only lz4,zstd-1] [--no-memory]\n"
         + "       zbench device --corpus PATH --out PATH\n"
     FileHandle.standardError.write(text.data(using: .utf8)!)
     exit(2)
