@@ -212,19 +212,13 @@ public final class BackingStore: Sendable {
 
     // MARK: writes
 
-    /// Writes a batch in one transaction. Each block must be allocated and not yet written;
-    /// each page is 1…pageSize bytes (less than a page for compressed writeback).
+    /// Writes `blocks[i]` from the contiguous buffer `pages` in one transaction: page i starts
+    /// at `i * pageSize` and is `lengths[i]` bytes long (a whole page when `lengths` is nil;
+    /// less for compressed writeback). Each block must be allocated and not yet written.
     ///
     /// All or nothing. On `.batchFailed` the transaction was rolled back and every block of
     /// the batch is back in the free pool — forget them, do not free them. On
     /// `.invalidArgument` (a contract violation, checked before any I/O) nothing changed.
-    public func write(_ batch: [(block: Int64, bytes: UnsafeRawBufferPointer)]) throws(BackingError) {
-        try writeBatch(blocks: batch.map(\.block)) { batch[$0].bytes }
-    }
-
-    /// Writes `blocks[i]` from the contiguous buffer `pages`: page i starts at `i * pageSize`
-    /// and is `lengths[i]` bytes long (a whole page when `lengths` is nil). Same contract as
-    /// `write(_:)`.
     public func write(blocks: [Int64], pages: UnsafeRawBufferPointer, lengths: [Int]? = nil) throws(BackingError) {
         let pageSize = pageSize
         if let lengths, lengths.count != blocks.count {

@@ -154,8 +154,11 @@ extension ZramDevice {
     /// - Returns: pages written back.
     @discardableResult
     func autoWritebackPass() -> Int {
+        // Checked before the pass counts as post-processing, so that an idle tick of the writer
+        // never makes a `reset` answer EBUSY.
         guard tiering.autoWriteback.load(ordering: .relaxed),
-            let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed))
+            let marks = tiering.watermarks(limit: memLimit.load(ordering: .relaxed)),
+            withLive({ $0.pool.memoryUsed > marks.high }) == true
         else { return 0 }
         let start = MonotonicClock.nanoseconds()
         let written =

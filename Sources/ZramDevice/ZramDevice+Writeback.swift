@@ -64,6 +64,11 @@ extension ZramDevice {
         }
     }
 
+    /// Writes the marked `candidates` back in batches of `writeback_batch_size`, in three
+    /// phases per batch: copy out (`copyBatchOut`), one SQLite transaction, swap in (`swapIn`).
+    /// Stops between batches when the budget is spent or `progress` asks; unmarks what it
+    /// did not reach on every exit.
+    /// - Returns: pages written back.
     func writeBack(
         _ live: LiveDevice, _ backing: BackingStore, _ candidates: [Int],
         progress: JobProgress? = nil
@@ -90,42 +95,13 @@ extension ZramDevice {
                 }
                 room = min(room, left / unitsPerPage)
             }
-            // Copy a batch of pages out, each under its own slot lock only.
-            var picked: [(index: Int, state: SlotState)] = []
-            var lengths: [Int] = []
-            while next < candidates.count, picked.count < room {
-                let index = candidates[next]
-                next += 1
-                let page = UnsafeMutableRawBufferPointer(rebasing: buffer[(picked.count * pageSize)..<((picked.count + 1) * pageSize)])
-                let copied = live.slots.withLock(index) { () -> SlotState? in
-                    let state = live.slots[index]
-                    guard state.flags.contains(.postProcessing) else { return nil }
-                    do {
-                        if live.compressedWriteback, !state.flags.contains(.huge) {
-                            let handle = Handle(raw: UInt32(state.value))
-                            live.pool.withObject(handle, length: state.size, scratch: page) { bytes in
-                                if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
-                            }
-                        } else {
-                            try restoreLocked(live, state, into: page)
-                        }
-                    } catch {
-                        return nil
-                    }
-                    return state
-                }
-                guard let state = copied else {
-                    live.stats.writebackSkipped.add(1, ordering: .relaxed)
-                    continue
-                }
-                picked.append((index, state))
-                lengths.append(live.compressedWriteback && !state.flags.contains(.huge) ? state.size : pageSize)
-            }
+            // Phase 1: copy a batch of pages out, each under its own slot lock only.
+            let (picked, lengths) = copyBatchOut(live, candidates, from: &next, room: room, into: buffer)
             if picked.isEmpty { continue }
             if writebackLimitEnabled.load(ordering: .relaxed) {
                 writebackBudget.subtract(picked.count * unitsPerPage, ordering: .relaxed)
             }
-            // The SQLite transaction runs with no lock held.
+            // Phase 2: the SQLite transaction, with no lock held.
             let blocks: [Int64]
             do {
                 blocks = try backing.writeNew(
@@ -138,37 +114,91 @@ extension ZramDevice {
                 live.stats.failedWrites.add(picked.count, ordering: .relaxed)
                 throw ZramError(Errno(error), "writeback to \(backing.path) failed: \(error.reason)")
             }
-            for (item, block) in zip(picked, blocks) {
-                let swapped = live.slots.withLock(item.index) { () -> Bool in
-                    var state = live.slots[item.index]
-                    guard state.flags.contains(.postProcessing), state.value == item.state.value else { return false }
-                    live.pool.free(Handle(raw: UInt32(state.value)))
-                    live.stats.comprDataSize.subtract(state.size, ordering: .relaxed)
-                    if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
-                    // With compressed_writeback the block holds the object as stored: compressed
-                    // bytes, or the raw page of a huge slot, which keeps `huge` (as the kernel keeps
-                    // ZRAM_HUGE) so that reads know not to decompress it.
-                    state.value = UInt64(block)
-                    state.flags = state.flags.intersection(live.compressedWriteback ? [.stored, .huge] : [.stored])
-                        .union(.writtenBack)
-                    if live.compressedWriteback, !state.flags.contains(.huge) { state.flags.insert(.compressedInStore) }
-                    if !live.compressedWriteback {
-                        state.size = pageSize
-                        state.priority = 0
-                    }
-                    live.slots[item.index] = state
-                    return true
-                }
-                if swapped {
-                    written += 1
-                } else {
-                    try? backing.free(block)
-                    live.stats.writebackSkipped.add(1, ordering: .relaxed)
-                }
-            }
+            // Phase 3: point each slot at its block, each under its own slot lock again.
+            written += swapIn(live, backing, picked, blocks)
         }
         progress?.update(examined: next, processed: written)
         return written
+    }
+
+    /// Phase 1 of `writeBack`: copies up to `room` marked candidates from `next` on into
+    /// `buffer` (the stored object with `compressed_writeback`, else the page), each under
+    /// its own slot lock; a slot touched since it was marked is skipped.
+    /// - Returns: the slots copied with the state they had, and each copy's length.
+    private func copyBatchOut(
+        _ live: LiveDevice, _ candidates: [Int], from next: inout Int, room: Int, into buffer: UnsafeMutableRawBufferPointer
+    ) -> (picked: [(index: Int, state: SlotState)], lengths: [Int]) {
+        let pageSize = live.pageSize
+        var picked: [(index: Int, state: SlotState)] = []
+        var lengths: [Int] = []
+        while next < candidates.count, picked.count < room {
+            let index = candidates[next]
+            next += 1
+            let page = UnsafeMutableRawBufferPointer(rebasing: buffer[(picked.count * pageSize)..<((picked.count + 1) * pageSize)])
+            let copied = live.slots.withLock(index) { () -> SlotState? in
+                let state = live.slots[index]
+                guard state.flags.contains(.postProcessing) else { return nil }
+                do {
+                    if live.compressedWriteback, !state.flags.contains(.huge) {
+                        let handle = Handle(raw: UInt32(state.value))
+                        live.pool.withObject(handle, length: state.size, scratch: page) { bytes in
+                            if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
+                        }
+                    } else {
+                        try restoreLocked(live, state, into: page)
+                    }
+                } catch {
+                    return nil
+                }
+                return state
+            }
+            guard let state = copied else {
+                live.stats.writebackSkipped.add(1, ordering: .relaxed)
+                continue
+            }
+            picked.append((index, state))
+            lengths.append(live.compressedWriteback && !state.flags.contains(.huge) ? state.size : pageSize)
+        }
+        return (picked, lengths)
+    }
+
+    /// Phase 3 of `writeBack`: frees each copied slot's object and points it at its block,
+    /// under its own slot lock; a slot written meanwhile keeps its new content and the block
+    /// is freed.
+    /// - Returns: slots swapped.
+    private func swapIn(
+        _ live: LiveDevice, _ backing: BackingStore, _ picked: [(index: Int, state: SlotState)], _ blocks: [Int64]
+    ) -> Int {
+        var swapped = 0
+        for (item, block) in zip(picked, blocks) {
+            let done = live.slots.withLock(item.index) { () -> Bool in
+                var state = live.slots[item.index]
+                guard state.flags.contains(.postProcessing), state.value == item.state.value else { return false }
+                live.pool.free(Handle(raw: UInt32(state.value)))
+                live.stats.comprDataSize.subtract(state.size, ordering: .relaxed)
+                if state.flags.contains(.huge) { live.stats.hugePages.subtract(1, ordering: .relaxed) }
+                // With compressed_writeback the block holds the object as stored: compressed
+                // bytes, or the raw page of a huge slot, which keeps `huge` (as the kernel keeps
+                // ZRAM_HUGE) so that reads know not to decompress it.
+                state.value = UInt64(block)
+                state.flags = state.flags.intersection(live.compressedWriteback ? [.stored, .huge] : [.stored])
+                    .union(.writtenBack)
+                if live.compressedWriteback, !state.flags.contains(.huge) { state.flags.insert(.compressedInStore) }
+                if !live.compressedWriteback {
+                    state.size = live.pageSize
+                    state.priority = 0
+                }
+                live.slots[item.index] = state
+                return true
+            }
+            if done {
+                swapped += 1
+            } else {
+                try? backing.free(block)
+                live.stats.writebackSkipped.add(1, ordering: .relaxed)
+            }
+        }
+        return swapped
     }
 
     /// Reads a written-back slot's page; the caller holds the slot lock.

@@ -69,7 +69,7 @@ struct AllocatorTests {
                 .errnoName == "EINVAL")
         let big = page + page
         #expect(
-            backingError { try big.withUnsafeBytes { try store.write([(block: blocks[0], bytes: $0)]) } }?
+            backingError { try big.withUnsafeBytes { try store.write(blocks: [blocks[0]], pages: $0, lengths: [big.count]) } }?
                 .errnoName == "EINVAL")
         // Nothing moved: both still allocated, unwritten, writable once.
         #expect(store.stats.blocksInUse == 2)

@@ -20,22 +20,6 @@ struct RoundTripTests {
         }
     }
 
-    @Test("write(_:) with (block, bytes) tuples and write(blocks:pages:) agree")
-    func bothWriteShapes() throws {
-        let dir = TempDir()
-        let store = try BackingStore(path: dir.file("b.db"), pageSize: 4096)
-        let blocks = try store.allocate(8)
-        let pages = (0..<8).map { Corpus.shared.page(100 + $0) }
-        try pages[0].withUnsafeBytes { p0 in
-            try pages[1].withUnsafeBytes { p1 in
-                try store.write([(block: blocks[0], bytes: p0), (block: blocks[1], bytes: p1)])
-            }
-        }
-        let rest = Array(pages[2...].joined())
-        try rest.withUnsafeBytes { try store.write(blocks: Array(blocks[2...]), pages: $0) }
-        for i in 0..<8 { #expect(try readBack(store, blocks[i]) == pages[i]) }
-    }
-
     @Test("pages shorter than pageSize (compressed writeback) keep their length", arguments: [4096, 16384])
     func shortLengths(pageSize: Int) throws {
         let dir = TempDir()
