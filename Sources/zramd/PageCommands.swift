@@ -23,6 +23,27 @@ struct PageOptions: ParsableArguments {
         guard [4096, 16384, 65536].contains(pageSize) else { throw ValidationError("--page-size must be 4096, 16384 or 65536") }
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
     }
+
+    /// Moves `count` pages in requests of `batch` pages with a progress line; `move(done, n)`
+    /// moves pages `from + done ..< from + done + n`. Ctrl-C stops between requests (exit 130).
+    func inBatches(_ label: String, count: Int, _ move: (_ done: Int, _ n: Int) throws -> Void) throws {
+        Interrupt.catchSIGINT()
+        var output = ProgressOutput()
+        var done = 0
+        output.show(label, done: 0, total: max(count, 1), detail: "0/\(count) pages")
+        while done < count {
+            if Interrupt.requested {
+                output.finish()
+                print("\(label): stopped (Ctrl-C) after \(done) of \(count) pages")
+                throw ExitCode(130)
+            }
+            let n = min(batch, count - done)
+            try move(done, n)
+            done += n
+            output.show(label, done: done, total: count, detail: "\(done)/\(count) pages")
+        }
+        output.finish()
+    }
 }
 
 /// `zramd put FILE --from N`: a file into consecutive pages.
@@ -44,26 +65,13 @@ struct PutCommand: ParsableCommand {
         let size = Int(try handle.seekToEnd())
         try handle.seek(toOffset: 0)
         let count = (size + pages.pageSize - 1) / pages.pageSize
-        Interrupt.catchSIGINT()
-        var output = ProgressOutput()
         let label = "put \(file) -> \(pages.device) pages \(pages.from)..<\(pages.from + count)"
-        var done = 0
-        output.show(label, done: 0, total: max(count, 1), detail: "0/\(count) pages")
-        while done < count {
-            if Interrupt.requested {
-                output.finish()
-                print("\(label): stopped (Ctrl-C) after \(done) of \(count) pages")
-                throw ExitCode(130)
-            }
-            let n = min(pages.batch, count - done)
+        try pages.inBatches(label, count: count) { done, n in
             var chunk = try handle.read(upToCount: n * pages.pageSize) ?? Data()
             if chunk.count < n * pages.pageSize { chunk.append(Data(count: n * pages.pageSize - chunk.count)) }
             let reply = try base.request("PUT", "/dev/\(pages.device)/pages?from=\(pages.from + done)", body: chunk, headers: auth)
             try reply.expect(204, doing: "PUT pages \(pages.from + done)..<\(pages.from + done + n)")
-            done += n
-            output.show(label, done: done, total: count, detail: "\(done)/\(count) pages")
         }
-        output.finish()
         print("\(label): \(count) pages (\(size) bytes) written")
     }
 }
@@ -91,28 +99,15 @@ struct GetCommand: ParsableCommand {
             let handle = FileHandle(forWritingAtPath: file)
         else { throw ValidationError("cannot write \(file)") }
         defer { try? handle.close() }
-        Interrupt.catchSIGINT()
-        var output = ProgressOutput()
         let label = "get \(pages.device) pages \(pages.from)..<\(pages.from + count) -> \(file)"
-        var done = 0
-        output.show(label, done: 0, total: count, detail: "0/\(count) pages")
-        while done < count {
-            if Interrupt.requested {
-                output.finish()
-                print("\(label): stopped (Ctrl-C) after \(done) of \(count) pages")
-                throw ExitCode(130)
-            }
-            let n = min(pages.batch, count - done)
+        try pages.inBatches(label, count: count) { done, n in
             let reply = try base.request("GET", "/dev/\(pages.device)/pages?from=\(pages.from + done)&count=\(n)", headers: auth)
             try reply.expect(200, doing: "GET pages \(pages.from + done)..<\(pages.from + done + n)")
             guard reply.body.count == n * pages.pageSize else {
                 throw ValidationError("GET pages: \(reply.body.count) bytes for \(n) pages of \(pages.pageSize) (is --page-size right?)")
             }
             try handle.write(contentsOf: reply.body)
-            done += n
-            output.show(label, done: done, total: count, detail: "\(done)/\(count) pages")
         }
-        output.finish()
         print("\(label): \(count) pages (\(count * pages.pageSize) bytes) read")
     }
 }

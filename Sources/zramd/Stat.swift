@@ -92,33 +92,9 @@ struct BaseURL {
 
     /// The body of `GET path`; throws unless the status is 200.
     func get(_ path: String) throws -> Data {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var found: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, port, &hints, &found) == 0, let address = found else {
-            throw ValidationError("cannot resolve \(host):\(port)")
-        }
-        defer { freeaddrinfo(found) }
-        let fd = socket(address.pointee.ai_family, address.pointee.ai_socktype, 0)
-        guard fd >= 0 else { throw ValidationError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard connect(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 else {
-            throw ValidationError("cannot connect to \(host):\(port): \(String(cString: strerror(errno)))")
-        }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
-        guard send(fd, request, request.count, 0) == request.count else { throw ValidationError("send failed") }
-        var response = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &chunk, chunk.count, 0)
-            if n <= 0 { break }
-            response += chunk[..<n]
-        }
-        let text = Data(response)
-        guard let end = text.range(of: Data("\r\n\r\n".utf8)) else { throw ValidationError("malformed response to GET \(path)") }
-        let status = String(decoding: text[..<end.lowerBound], as: UTF8.self).split(separator: " ").dropFirst().first
-        guard status == "200" else { throw ValidationError("GET \(path): HTTP \(status ?? "?")") }
-        return text[end.upperBound...]
+        let reply = try request("GET", path)
+        guard reply.status == 200 else { throw ValidationError("GET \(path): HTTP \(reply.status)") }
+        return reply.body
     }
 }
 
