@@ -9,14 +9,6 @@ import ZramTestSupport
 /// with 64 KiB pages) ran under the size class's lock and the arena's lock, so a free or an
 /// allocation in the same class waited for it.
 @Suite struct ConcurrentSlowMapTests {
-    static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
-        var start = timespec(), end = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
-        try body()
-        clock_gettime(CLOCK_MONOTONIC, &end)
-        return Double(end.tv_sec - start.tv_sec) * 1000 + Double(end.tv_nsec - start.tv_nsec) / 1e6
-    }
-
     @Test func aSlowMapHoldsNoLockOthersNeed() throws {
         let slow = Atomic<Bool>(false)
         let mapping = DispatchSemaphore(value: 0)
@@ -49,8 +41,8 @@ import ZramTestSupport
         var times: [Double] = []
         for k in 0..<10 {
             let gone = live.removeFirst()
-            times.append(Self.milliseconds { pool.free(gone.handle) })
-            times.append(try Self.milliseconds { live.append((try pool.store(length: 4096, tag: 1000 + k), 1000 + k)) })
+            times.append(Stopwatch.milliseconds { pool.free(gone.handle) })
+            times.append(try Stopwatch.milliseconds { live.append((try pool.store(length: 4096, tag: 1000 + k), 1000 + k)) })
         }
         let stillMapping = finished.wait(timeout: .now()) == .timedOut
         finished.wait()

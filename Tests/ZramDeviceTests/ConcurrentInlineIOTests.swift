@@ -11,14 +11,6 @@ import ZramTestSupport
 /// every connection on that thread; and a race on unlocked flags could run SQLite inline.
 /// The inline calls never wait: they answer `.wouldBlock` in well under 5 ms.
 @Suite struct ConcurrentInlineIOTests {
-    static func milliseconds<R>(_ body: () throws -> R) rethrows -> (R, Double) {
-        var start = timespec(), end = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
-        let result = try body()
-        clock_gettime(CLOCK_MONOTONIC, &end)
-        return (result, Double(end.tv_sec - start.tv_sec) * 1000 + Double(end.tv_nsec - start.tv_nsec) / 1e6)
-    }
-
     /// The calls measured while another thread holds what they would wait for (50 ms):
     /// the median is under 5 ms, and none waited out the hold. The median, not the maximum:
     /// on a loaded 2-core machine under a sanitizer a thread is sometimes descheduled for a
@@ -61,7 +53,7 @@ import ZramTestSupport
         var held: Int?
         var worst = 0.0
         for slot in [0, 1] {
-            let (result, ms) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try f.device.readIfFree(slot, into: buffer) } }
+            let (result, ms) = try page.withUnsafeMutableBytes { buffer in try Stopwatch.measure { try f.device.readIfFree(slot, into: buffer) } }
             worst = max(worst, ms)
             if Self.wouldBlock(result) { held = slot }
         }
@@ -70,10 +62,10 @@ import ZramTestSupport
         // Each call again and again while the slot stays held: none of them may wait for it.
         var times: [Double] = [worst]
         for _ in 0..<5 {
-            let (put, putMs) = try Corpus.shared.page(5).withUnsafeBytes { body in try Self.milliseconds { try f.device.writeIfFree(busy, body) } }
-            let (head, headMs) = try Self.milliseconds { try f.device.slotInfoIfFree(busy) }
-            let (delete, deleteMs) = try Self.milliseconds { try f.device.discardIfFree(busy) }
-            let (otherRead, otherMs) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try f.device.readIfFree(other, into: buffer) } }
+            let (put, putMs) = try Corpus.shared.page(5).withUnsafeBytes { body in try Stopwatch.measure { try f.device.writeIfFree(busy, body) } }
+            let (head, headMs) = try Stopwatch.measure { try f.device.slotInfoIfFree(busy) }
+            let (delete, deleteMs) = try Stopwatch.measure { try f.device.discardIfFree(busy) }
+            let (otherRead, otherMs) = try page.withUnsafeMutableBytes { buffer in try Stopwatch.measure { try f.device.readIfFree(other, into: buffer) } }
             #expect(Self.wouldBlock(put) && Self.wouldBlock(head) && Self.wouldBlock(delete))
             if case .done(let found) = otherRead {
                 #expect(found && page == Corpus.shared.page(1000 + other))
@@ -114,7 +106,7 @@ import ZramTestSupport
         var page = [UInt8](repeating: 0, count: 4096)
         var times: [Double] = []
         for _ in 0..<10 {
-            let (result, ms) = try page.withUnsafeMutableBytes { buffer in try Self.milliseconds { try device.readIfFree(slot, into: buffer) } }
+            let (result, ms) = try page.withUnsafeMutableBytes { buffer in try Stopwatch.measure { try device.readIfFree(slot, into: buffer) } }
             #expect(Self.wouldBlock(result), "the only zstd stream is compressing")
             times.append(ms)
         }

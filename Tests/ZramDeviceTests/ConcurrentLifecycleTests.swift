@@ -46,14 +46,6 @@ final class SlowLifecycleCodec: Codec {
 /// Issue 10 items 2 and 9: hot_remove, reset, disksize and the pre-init attributes against
 /// requests that hold the device, post-processing and readers of the statistics.
 @Suite struct ConcurrentLifecycleTests {
-    static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
-        var start = timespec(), end = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &start)
-        try body()
-        clock_gettime(CLOCK_MONOTONIC, &end)
-        return Double(end.tv_sec - start.tv_sec) * 1000 + Double(end.tv_nsec - start.tv_nsec) / 1e6
-    }
-
     static func expectMissing(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             try body()
@@ -140,11 +132,11 @@ final class SlowLifecycleCodec: Codec {
         sleeping.wait()
         var times: [Double] = []
         for (attribute, body) in [("reset", "1"), ("disksize", "8M"), ("comp_algorithm", "zstd"), ("backing_dev", "x.sqlite")] {
-            times.append(Self.milliseconds { expectErrno(.EBUSY) { try device.writeAttribute(attribute, body) } })
+            times.append(Stopwatch.milliseconds { expectErrno(.EBUSY) { try device.writeAttribute(attribute, body) } })
         }
-        times.append(Self.milliseconds { expectErrno(.EBUSY) { try registry.hotRemove(0) } })
+        times.append(Stopwatch.milliseconds { expectErrno(.EBUSY) { try registry.hotRemove(0) } })
         #expect(registry.device(0) === device, "a refused hot_remove changes nothing")
-        times.append(Self.milliseconds { _ = device.mmStat })
+        times.append(Stopwatch.milliseconds { _ = device.mmStat })
         finished.wait()
         ConcurrentInlineIOTests.expectNoWait(times, "refusals during a recompression")
         try device.writeAttribute("reset", "1")
@@ -171,7 +163,7 @@ final class SlowLifecycleCodec: Codec {
             var times: [Double] = []
             for _ in 0..<10 {
                 times.append(
-                    Self.milliseconds {
+                    Stopwatch.milliseconds {
                         _ = device.mmStat
                         _ = try? device.readAttribute("comp_algorithm")
                         _ = device.isInitialised

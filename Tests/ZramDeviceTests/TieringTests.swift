@@ -6,16 +6,6 @@ import ZramTestSupport
 /// Issue 12: automatic writeback, writes at mem_limit, promotion and eviction (zramd
 /// extensions, off by default).
 @Suite struct TieringTests {
-    /// Waits up to `seconds` for `condition`.
-    static func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Double(DispatchTimeHelper.nowMillis()) + seconds * 1000
-        while Double(DispatchTimeHelper.nowMillis()) < deadline {
-            if condition() { return true }
-            usleep(10_000)
-        }
-        return condition()
-    }
-
     @Test func offByDefaultAWriteAtTheLimitFailsAsInZram() throws {
         let f = try DeviceFixture(backing: "bd.sqlite")
         defer { f.remove() }
@@ -64,7 +54,7 @@ import ZramTestSupport
         for i in 0..<count { try f.put(i, corpusPage: i * 3) }
         let mm = f.device.mmStat
         #expect(mm.memUsedMax <= (1 << 20) + 32 * 4096, "\(mm)")
-        #expect(Self.eventually(10) { f.device.mmStat.memUsedTotal <= (1 << 20) * 85 / 100 + 8 * 4096 }, "\(f.device.mmStat)")
+        #expect(Stopwatch.eventually(10) { f.device.mmStat.memUsedTotal <= (1 << 20) * 85 / 100 + 8 * 4096 }, "\(f.device.mmStat)")
         let tier = f.device.tierStat
         #expect(tier.writesToBacking + tier.autoWrittenBack > 0, "\(tier)")
         #expect(f.device.ioStat.failedWrites == 0)
@@ -104,7 +94,7 @@ import ZramTestSupport
         try f.device.writeAttribute("mem_limit", String(used * 100 / 96))
         try f.device.writeAttribute("auto_writeback", "enable=1 high_watermark=95 low_watermark=80")
         try f.put(1500, corpusPage: 5600)  // crosses the high watermark
-        #expect(Self.eventually(10) { f.device.tierStat.autoWrittenBack > 0 })
+        #expect(Stopwatch.eventually(10) { f.device.tierStat.autoWrittenBack > 0 })
         let states = try f.device.blockState().split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
         let written = Set(states.filter { $0[2].contains("w") }.map { Int($0[0])! })
         #expect(!written.isEmpty)
@@ -163,13 +153,5 @@ import ZramTestSupport
         }
         #expect(missing == f.device.tierStat.evicted, "every page is either there, exact, or counted as evicted")
         for i in kept { #expect(try f.device.slotInfo(i) != nil, "slot \(i) was read: it survives") }
-    }
-}
-
-enum DispatchTimeHelper {
-    static func nowMillis() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
     }
 }
