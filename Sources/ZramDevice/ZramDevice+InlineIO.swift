@@ -11,9 +11,11 @@ public enum Inline<Value> {
 /// I/O) all answer `.wouldBlock` at once, as the kernel's discard path try-locks its slot.
 extension ZramDevice {
     /// `write`, or `.wouldBlock` with the slot unchanged.
+    /// A primary algorithm that is not fast (its codec says so) is slow work too.
     public func writeIfFree(_ index: Int, _ page: UnsafeRawBufferPointer) throws(ZramError) -> Inline<Void> {
         try withLiveIfFree("writing pages") { live throws(ZramError) in
             try checkIO(live, index: index, length: page.count)
+            guard live.streams[0]!.codec.isFast else { return .wouldBlock }
             return try writePage(live, index, page, wait: false) ? .done(()) : .wouldBlock
         }
     }

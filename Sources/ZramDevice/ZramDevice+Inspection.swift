@@ -68,13 +68,7 @@ extension ZramDevice {
         (writebackLimitEnabled.load(ordering: .relaxed), writebackBudget.load(ordering: .relaxed))
     }
 
-    /// The primary algorithm and its parameters.
-    ///
-    /// Asked on every page PUT: while initialised it comes from the live device, without
-    /// copying the whole configuration.
+    /// The primary algorithm and its parameters: the live device's while initialised (a
+    /// restored image brings its own), the configured one before.
     public var primaryAlgorithm: AlgorithmChoice { withLive { $0.primary } ?? configSnapshot().primary }
-
-    /// Whether the primary algorithm compresses a page in a few microseconds (its codec says
-    /// so), cheap enough for a thread that other requests share; false before `disksize`.
-    public var primaryIsFast: Bool { withLive { $0.streams[0]!.codec.isFast } ?? false }
 }

@@ -180,12 +180,9 @@ extension ZramDevice {
                 }
                 return total
             }) ?? 0
-        live { $0.stats.autoWritebackNanos.add(Int(MonotonicClock.nanoseconds() - start), ordering: .relaxed) }
+        _ = withLive { $0.stats.autoWritebackNanos.add(Int(MonotonicClock.nanoseconds() - start), ordering: .relaxed) }
         return written
     }
-
-    /// Runs `body` on the live device, if there is one (statistics that outlive a request).
-    private func live(_ body: (LiveDevice) -> Void) { _ = withLive(body) }
 
     /// Marks and returns writeback victims whose objects add up to at least `bytes`.
     private func pickColdest(_ live: LiveDevice, bytes: Int, spared: inout Set<Int>) -> [Int] {

@@ -38,9 +38,7 @@ extension ZramRouter {
             if let response = Self.headPage(device, index, inline: true) { return .inline(response, route: "page_head") }
             return .offload(route: "page_head") { _ in Self.headPage(device, index, inline: false)! }
         case .PUT:
-            if device.primaryIsFast,
-                let response = Self.inline({ () throws(ZramError) in try device.writeIfFree(index, request.body) })
-            {
+            if let response = Self.inline({ () throws(ZramError) in try device.writeIfFree(index, request.body) }) {
                 return .inline(response, route: "page_put")
             }
             return .offload(route: "page_put") { request in Self.putPage(device, index, request.body) }
