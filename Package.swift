@@ -77,8 +77,8 @@ let package = Package(
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZramTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZramTestSupport"], swiftSettings: strict),
+            name: "ZramDeviceTests", dependencies: ["ZramDevice", "ZSync", "ZramTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ZramBackingTests", dependencies: ["ZramBacking", "ZSync", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ZramNBDTests", dependencies: ["ZramNBD", "ZramDevice", "ZSync", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZramHTTPTests", dependencies: ["ZramHTTP", "MicroHTTP", "ZramDevice"], swiftSettings: strict),

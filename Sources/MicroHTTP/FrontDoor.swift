@@ -56,15 +56,7 @@ final class FrontDoor: @unchecked Sendable {
         precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd: \(errno)")
         watch(wakeFD, events: EPOLLIN.rawValue)
         startListening()
-        let me = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                let door = Unmanaged<FrontDoor>.fromOpaque(raw!).takeRetainedValue()
-                door.run()
-                return nil
-            }, me)
-        precondition(rc == 0, "pthread_create: \(rc)")
+        thread = PThread.spawn { [self] in run() }
     }
 
     deinit { buffer.deallocate() }
@@ -73,7 +65,7 @@ final class FrontDoor: @unchecked Sendable {
     func stop() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
-        pthread_join(thread, nil)
+        PThread.join(thread)
         for fd in pending.keys { close(fd) }
         pending = [:]
         core.waiting.store(0, ordering: .relaxed)

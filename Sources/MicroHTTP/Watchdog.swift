@@ -31,7 +31,7 @@ final class ConnectionState: @unchecked Sendable {
 final class Watchdog: @unchecked Sendable {
     private let tracked = Locked<[ObjectIdentifier: ConnectionState]>([:])
     private let deadlineNanos: UInt64
-    private let stopping = Atomic<Bool>(false)
+    private let stopping = Watched(false)
     private var thread = pthread_t()
     /// Connections seen half-closed on the previous round (shut down if still waiting now).
     private var halfClosed: Set<ObjectIdentifier> = []
@@ -40,15 +40,7 @@ final class Watchdog: @unchecked Sendable {
 
     init(idleTimeoutSeconds: Int, headerTimeoutSeconds: Double) {
         deadlineNanos = UInt64(max(1, idleTimeoutSeconds)) * 1_000_000_000 + UInt64(max(0.001, headerTimeoutSeconds) * 1e9)
-        let me = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                let dog = Unmanaged<Watchdog>.fromOpaque(raw!).takeRetainedValue()
-                dog.run()
-                return nil
-            }, me)
-        precondition(rc == 0, "pthread_create: \(rc)")
+        thread = PThread.spawn { [self] in run() }
     }
 
     func add(_ state: ConnectionState) { tracked.withLock { $0[ObjectIdentifier(state)] = state } }
@@ -56,15 +48,12 @@ final class Watchdog: @unchecked Sendable {
     func remove(_ state: ConnectionState) { tracked.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(state)) } }
 
     func stop() {
-        stopping.store(true, ordering: .relaxed)
-        pthread_join(thread, nil)
+        stopping.withLock { $0 = true }
+        PThread.join(thread)
     }
 
     private func run() {
-        while !stopping.load(ordering: .relaxed) {
-            usleep(250_000)
-            sweep()
-        }
+        while !stopping.wait(until: { $0 }, deadline: PThreadCondition.deadline(after: 0.25)) { sweep() }
     }
 
     private func sweep() {

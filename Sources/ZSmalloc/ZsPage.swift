@@ -1,4 +1,5 @@
 import Glibc
+import ZSync
 
 /// One zspage: a chain of chunks holding `objectsPerZspage` equal slots of its class's
 /// size laid end to end, so a slot may straddle two chunks.
@@ -52,13 +53,13 @@ extension UnsafeMutablePointer where Pointee == ZsPage {
             to: ZsPage(
                 lock: pthread_rwlock_t(), prev: nil, next: nil, chunks: chunks, slots: slots,
                 classIndex: Int32(classIndex), inUse: 0, freeHead: 0, group: 0))
-        pthread_rwlock_init(page.lockPointer, nil)
+        checked(pthread_rwlock_init(page.lockPointer, nil), "pthread_rwlock_init")
         return page
     }
 
     /// Frees the metadata (the chunks go back to the arena separately).
     func destroy() {
-        pthread_rwlock_destroy(lockPointer)
+        checked(pthread_rwlock_destroy(lockPointer), "pthread_rwlock_destroy")
         deinitialize(count: 1)
         UnsafeMutableRawPointer(self).deallocate()
     }
@@ -67,9 +68,11 @@ extension UnsafeMutablePointer where Pointee == ZsPage {
         (UnsafeMutableRawPointer(self) + ZsPage.lockOffset).assumingMemoryBound(to: pthread_rwlock_t.self)
     }
 
-    @inline(__always) func readLock() { pthread_rwlock_rdlock(lockPointer) }
-    @inline(__always) func tryWriteLock() -> Bool { pthread_rwlock_trywrlock(lockPointer) == 0 }
-    @inline(__always) func unlock() { pthread_rwlock_unlock(lockPointer) }
+    @inline(__always) func readLock() { checked(pthread_rwlock_rdlock(lockPointer), "pthread_rwlock_rdlock") }
+    @inline(__always) func tryWriteLock() -> Bool {
+        checkedTry(pthread_rwlock_trywrlock(lockPointer), "pthread_rwlock_trywrlock")
+    }
+    @inline(__always) func unlock() { checked(pthread_rwlock_unlock(lockPointer), "pthread_rwlock_unlock") }
 
     /// Takes the first free slot for handle `handle`; the caller checked there is one.
     @inline(__always) func takeSlot(for handle: UInt32) -> UInt32 {

@@ -16,8 +16,13 @@ public enum PThread {
                 Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
                 return nil
             }, Unmanaged.passRetained(Box(body)).toOpaque())
-        precondition(rc == 0, "pthread_create failed with error \(rc)")
+        checked(rc, "pthread_create")
         return thread
+    }
+
+    /// Waits for a thread started by `spawn` to finish.
+    public static func join(_ thread: pthread_t) {
+        checked(pthread_join(thread, nil), "pthread_join")
     }
 
     /// Starts a detached thread running `body`.

@@ -51,9 +51,8 @@ public final class NBDServer: @unchecked Sendable {
     private let stopReadFD: Int32
     /// The port bound (the configured one, or the one the kernel picked for port 0).
     public let port: UInt16
-    // Guarded by `connectionsLock`.
-    private let connectionsLock = PThreadMutex()
-    private var connections: [ObjectIdentifier: NBDConnection] = [:]
+    /// Every connection's thread removes it when it ends (`stop` waits for that).
+    private let connections = Watched<[ObjectIdentifier: NBDConnection]>([:])
     private var acceptThread: pthread_t?
     private let stopped = Atomic<Bool>(false)
 
@@ -84,15 +83,13 @@ public final class NBDServer: @unchecked Sendable {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var one: UInt8 = 1
         _ = write(stopFD, &one, 1)
-        if let acceptThread { pthread_join(acceptThread, nil) }
+        if let acceptThread { PThread.join(acceptThread) }
         close(listenFD)
-        for connection in connectionsLock.withLock({ Array(connections.values) }) { connection.abort() }
+        for connection in connections.withLock({ Array($0.values) }) { connection.abort() }
         // Connections answer what is in flight; a client that stops reading gets 5 s.
-        var waited = 0
-        while connectionsLock.withLock({ !connections.isEmpty }) {
-            usleep(1000)
-            waited += 1
-            if waited == 5000 { for connection in connectionsLock.withLock({ Array(connections.values) }) { connection.abort(hard: true) } }
+        if !connections.wait(until: { $0.isEmpty }, deadline: PThreadCondition.deadline(after: 5)) {
+            for connection in connections.withLock({ Array($0.values) }) { connection.abort(hard: true) }
+            connections.wait(until: { $0.isEmpty })
         }
         queue.shutdown()
     }
@@ -113,7 +110,7 @@ public final class NBDServer: @unchecked Sendable {
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let admitted = connectionsLock.withLock { () -> NBDConnection? in
+            let admitted = connections.withLock { connections -> NBDConnection? in
                 guard connections.count < config.maxConnections else { return nil }
                 guard let connection = NBDConnection(fd: fd, server: self) else { return nil }
                 connections[ObjectIdentifier(connection)] = connection
@@ -125,15 +122,14 @@ public final class NBDServer: @unchecked Sendable {
                 continue
             }
             metrics.openConnections.add(1, ordering: .relaxed)
-            let thread = PThread.spawn { [self] in
+            PThread.detach { [self] in
                 connection.run()
                 metrics.openConnections.subtract(1, ordering: .relaxed)
                 // Request buffers come from malloc, which keeps what a burst of large requests freed
                 // (zramd raises its trim threshold for HTTP batches); a finished client gives it back.
                 _ = malloc_trim(0)
-                connectionsLock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(connection)) }
+                connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(connection)) }
             }
-            pthread_detach(thread)
         }
     }
 

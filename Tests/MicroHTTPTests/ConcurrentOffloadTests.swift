@@ -110,7 +110,7 @@ struct ConcurrentOffloadTests {
 func whileThreadsRun(_ count: Int, _ body: @escaping @Sendable (Int) -> Void, whileRunning main: () -> Void) {
     let done = Locked(0)
     for i in 0..<count {
-        Thread.detach {
+        PThread.detach {
             body(i); done.withLock { $0 += 1 }
         }
     }

@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Synchronization
 import Testing
@@ -52,7 +53,7 @@ import ZramTestSupport
         let compactDone = Atomic<Bool>(false)
         let readerSawCompactFinish = Atomic<Bool>(false)
         let reader = DispatchSemaphore(value: 0)
-        Thread.detach {
+        PThread.detach {
             let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
             pool.withObject(held, length: 500, scratch: scratch) { _ in
                 reading.signal()

@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Synchronization
 import Testing
@@ -21,7 +22,7 @@ import ZramTestSupport
         let writers = 3, readers = 2
 
         for w in 0..<writers {
-            Thread.detach {
+            PThread.detach {
                 let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
                 var rng = SplitMix64(seed: UInt64(w + 10))
                 var own: [(Handle, Int, Int)] = []
@@ -45,7 +46,7 @@ import ZramTestSupport
             }
         }
         for r in 0..<readers {
-            Thread.detach {
+            PThread.detach {
                 let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
                 var rng = SplitMix64(seed: UInt64(r + 100))
                 while !stop.load(ordering: .relaxed) {
@@ -57,7 +58,7 @@ import ZramTestSupport
             }
         }
         let compactions = Atomic<Int>(0)
-        Thread.detach {
+        PThread.detach {
             while !stop.load(ordering: .relaxed) {
                 pool.compact()
                 compactions.add(1, ordering: .relaxed)

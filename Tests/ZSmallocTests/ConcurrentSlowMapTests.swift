@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Glibc
 import Synchronization
@@ -28,7 +29,7 @@ import ZramTestSupport
         slow.store(true, ordering: .relaxed)
         let finished = DispatchSemaphore(value: 0)
         let late = Atomic<UInt32>(0)
-        Thread.detach {
+        PThread.detach {
             // Needs a new region: maps slowly.
             late.store((try? pool.store(length: 4096, tag: 9999))?.raw ?? 0, ordering: .relaxed)
             finished.signal()

@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Foundation
 import Synchronization

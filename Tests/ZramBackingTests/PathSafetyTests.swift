@@ -1,3 +1,4 @@
+import ZSync
 import Foundation
 import Testing
 import Synchronization
@@ -74,7 +75,7 @@ struct DataDirectoryRaceTests {
         DataDirectory.register(root)
         try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: false)
         let swapper = Swapper()
-        ZramTestSupport.Thread.detach {
+        PThread.detach {
             var flip = false
             while !swapper.stop.load(ordering: .relaxed) {
                 if flip {
@@ -110,7 +111,7 @@ struct DataDirectoryRaceTests {
         DataDirectory.register(root)
         try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: false)
         let swapper = Swapper()
-        ZramTestSupport.Thread.detach {
+        PThread.detach {
             var flip = false
             while !swapper.stop.load(ordering: .relaxed) {
                 if flip {

@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Synchronization
 import Testing
@@ -22,7 +23,7 @@ import ZramTestSupport
         let models = (0..<workers).map { _ in Model() }
 
         for w in 0..<workers {
-            Thread.detach {
+            PThread.detach {
                 var rng = SplitMix64(seed: UInt64(100 + w))
                 var model = [Int?](repeating: nil, count: slots)
                 var page = [UInt8](repeating: 0, count: 4096)
@@ -51,7 +52,7 @@ import ZramTestSupport
             }
         }
         let rounds = Atomic<Int>(0)
-        Thread.detach {
+        PThread.detach {
             while !stop.load(ordering: .relaxed) {
                 do {
                     try f.device.writeAttribute("idle", "all")

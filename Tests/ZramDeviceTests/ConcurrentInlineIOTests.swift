@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Glibc
 import Synchronization
@@ -43,7 +44,7 @@ import ZramTestSupport
         try f.put(0, corpusPage: 1000)
         try f.put(1, corpusPage: 1001)
         let finished = DispatchSemaphore(value: 0)
-        Thread.detach {
+        PThread.detach {
             _ = try? f.device.writeAttribute("recompress", "max_pages=1")
             finished.signal()
         }
@@ -98,7 +99,7 @@ import ZramTestSupport
         let slot = try #require(recompressed.first)
         try Self.markerPage.withUnsafeBytes { try device.write(50, $0) }
         let finished = DispatchSemaphore(value: 0)
-        Thread.detach {
+        PThread.detach {
             _ = try? device.writeAttribute("recompress", "")  // holds the only zstd stream for 50 ms
             finished.signal()
         }

@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Glibc
 import Synchronization
@@ -68,7 +69,7 @@ final class SlowLifecycleCodec: Codec {
         let page = Corpus.shared.page(3)
         Self.expectMissing { try stale.writeAttribute("disksize", "1M") }
         Self.expectMissing { try stale.writeAttribute("comp_algorithm", "zstd") }
-        Self.expectMissing { try stale.readAttribute("mm_stat") }
+        Self.expectMissing { _ = try stale.readAttribute("mm_stat") }
         Self.expectMissing { try page.withUnsafeBytes { try stale.write(0, $0) } }
         Self.expectMissing { try page.withUnsafeBytes { try stale.write(from: 0, $0, maxPages: 16) } }
         Self.expectMissing { try stale.discard(0) }
@@ -89,7 +90,7 @@ final class SlowLifecycleCodec: Codec {
             let removed = Atomic<Bool>(false)
             let acknowledgedAfter = Atomic<Int>(0)
             let done = DispatchSemaphore(value: 0)
-            Thread.detach {
+            PThread.detach {
                 Corpus.shared.withPage(11) { page in
                     for i in 0..<2000 {
                         // A write that starts after hot_remove returned must not succeed.
@@ -125,7 +126,7 @@ final class SlowLifecycleCodec: Codec {
         try device.writeAttribute("disksize", "4M")
         for i in 0..<20 { try Corpus.shared.withPage(100 + i) { try device.write(i, $0) } }
         let finished = DispatchSemaphore(value: 0)
-        Thread.detach {
+        PThread.detach {
             _ = try? device.writeAttribute("recompress", "")
             finished.signal()
         }
@@ -155,7 +156,7 @@ final class SlowLifecycleCodec: Codec {
         slow.on.store(true, ordering: .relaxed)
         for phase in ["disksize", "reset"] {
             let finished = DispatchSemaphore(value: 0)
-            Thread.detach {
+            PThread.detach {
                 if phase == "disksize" { try! device.writeAttribute("disksize", "16M") } else { try! device.writeAttribute("reset", "1") }
                 finished.signal()
             }

@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Synchronization
 import Testing
@@ -98,7 +99,7 @@ import ZramTestSupport
         let device = f.device
         let written = Atomic<Int>(-1)
         let finished = DispatchSemaphore(value: 0)
-        Thread.detach {
+        PThread.detach {
             written.store((try? device.run(prepared, progress: progress)) ?? -2, ordering: .releasing)
             finished.signal()
         }

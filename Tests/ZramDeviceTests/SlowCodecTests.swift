@@ -1,3 +1,4 @@
+import ZSync
 import Dispatch
 import Glibc
 import Synchronization
@@ -78,7 +79,7 @@ final class SlowCodec: Codec {
     ) throws {
         let finished = Atomic<Bool>(false)
         let done = DispatchSemaphore(value: 0)
-        Thread.detach {
+        PThread.detach {
             slowWork()
             finished.store(true, ordering: .releasing)
             done.signal()

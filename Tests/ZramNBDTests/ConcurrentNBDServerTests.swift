@@ -1,3 +1,4 @@
+import ZSync
 import Glibc
 import Testing
 import ZramDevice
@@ -85,7 +86,7 @@ struct RawNBDClient {
         let done = Counter()
         let failures = Counter()
         for t in 0..<4 {
-            Thread.detach {
+            PThread.detach {
                 let client = RawNBDClient(port: server.port)
                 defer { client.close(); done.increment() }
                 guard client.go("zram0") else { failures.increment(); return }

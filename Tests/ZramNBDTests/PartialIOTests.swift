@@ -1,3 +1,4 @@
+import ZSync
 import Glibc
 import Testing
 import ZramDevice
@@ -83,7 +84,7 @@ import ZramTestSupport
         let rounds = 200
         let done = Counter()
         for t in 0..<8 {
-            Thread.detach {
+            PThread.detach {
                 for round in 0..<rounds {
                     var sector = [UInt8](repeating: UInt8(t * 16 + round % 16), count: 512)
                     sector[0] = UInt8(round & 0xff)
