@@ -63,8 +63,15 @@ public struct PThreadCondition: @unchecked Sendable {
     public static func deadline(after seconds: Double) -> timespec {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        let nanos = now.tv_nsec + Int(seconds.truncatingRemainder(dividingBy: 1) * 1e9)
-        return timespec(tv_sec: now.tv_sec + Int(seconds) + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
+        return now.adding(seconds: seconds)
+    }
+}
+
+extension timespec {
+    /// This time plus `seconds`.
+    func adding(seconds: Double) -> timespec {
+        let nanos = tv_nsec + Int(seconds.truncatingRemainder(dividingBy: 1) * 1e9)
+        return timespec(tv_sec: tv_sec + Int(seconds) + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
     }
 }
 

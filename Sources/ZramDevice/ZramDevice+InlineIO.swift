@@ -44,8 +44,6 @@ extension ZramDevice {
 
     /// Runs `body` with the live device if the state lock can be read-locked right now.
     private func withLiveIfFree<R>(_ what: String, _ body: (LiveDevice) throws(ZramError) -> Inline<R>) throws(ZramError) -> Inline<R> {
-        guard stateLock.tryReadLock() else { return .wouldBlock }
-        defer { stateLock.unlock() }
-        return try body(liveLocked(what))
+        try deviceState.readIfAvailable { (state) throws(ZramError) in try body(state.requireLive(name, what)) } ?? .wouldBlock
     }
 }

@@ -18,16 +18,21 @@ extension ZramDevice {
     ///   save to (not initialised, or no backing store).
     /// - Throws: EIO / ENOSPC when the store refuses; the file then stays unclean.
     public func saveImage() throws(ZramError) -> (pages: Int, bytes: Int)? {
-        stateLock.writeLock()
-        defer { stateLock.unlock() }
-        guard let live, let backing = live.backing else { return nil }
+        // Held for writing: no request runs while the slots are copied.
+        try deviceState.write { (device) throws(ZramError) -> (pages: Int, bytes: Int)? in
+            guard let live = device.live, let backing = live.backing else { return nil }
+            return try save(live, to: backing, config: device.config)
+        }
+    }
+
+    private func save(_ live: LiveDevice, to backing: BackingStore, config: DeviceConfig) throws(ZramError) -> (pages: Int, bytes: Int) {
         var pages = 0, bytes = 0
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: live.pageSize, alignment: 16)
         defer { scratch.deallocate() }
         do throws(BackingError) {
-            try backing.saveImage(meta: imageMeta(live)) { image throws(BackingError) in
+            try backing.saveImage(meta: imageMeta(live, config)) { image throws(BackingError) in
                 for index in 0..<live.slots.count {
-                    let state = live.slots[index]  // no request runs: the state lock is held for writing
+                    let state = live.slots[index]
                     guard state.flags.contains(.stored) else { continue }
                     let kept = state.flags.intersection([.stored, .same, .writtenBack, .huge, .incompressible, .compressedInStore])
                     var record = ImageSlot(
@@ -57,7 +62,7 @@ extension ZramDevice {
     }
 
     /// What a restore must match or adopt.
-    private func imageMeta(_ live: LiveDevice) -> [String: String] {
+    private func imageMeta(_ live: LiveDevice, _ config: DeviceConfig) -> [String: String] {
         var meta = [
             "version": Self.imageVersion, "page_size": String(live.pageSize),
             "disksize": String(live.slots.count * live.pageSize),

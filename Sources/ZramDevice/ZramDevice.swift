@@ -7,7 +7,7 @@ import ZramBacking
 
 /// One zram device: configuration before `disksize`, pages and post-processing after.
 ///
-/// Locks: `stateLock` is held for reading by every page operation and attribute that
+/// Locks: `deviceState` is held for reading by every page operation and attribute that
 /// needs the live device or the configuration. It is held for writing only for moments:
 /// to change the pre-init configuration, to publish a device built outside it (`disksize`)
 /// and to take it away again (`reset`, `hot_remove`), whose teardown also runs outside it.
@@ -22,15 +22,8 @@ public final class ZramDevice: @unchecked Sendable {
     public let dataDir: String
     public var name: String { "zram\(id)" }
 
-    let stateLock = PThreadRWLock()
-    // Guarded by `stateLock`: written with it held for writing, read with it held either way.
-    var live: LiveDevice?
-    var config: DeviceConfig
-    var disksize = 0
-    /// Set by `hot_remove`: every later request fails with ENODEV, whoever routed it.
-    var removed = false
-    /// True while `disksize` builds the live device outside the lock.
-    var initialising = false
+    /// The live device and the configuration, behind the device's reader/writer lock.
+    let deviceState: RWLocked<DeviceState>
     /// Post-processing runs (writeback, recompress, compact, idle) in progress.
     let maintenanceRunning = Atomic<Int>(0)
     /// What `reset` restores: the configuration the device was created with.
@@ -61,7 +54,7 @@ public final class ZramDevice: @unchecked Sendable {
     ) {
         self.id = id
         self.dataDir = dataDir
-        self.config = config
+        deviceState = RWLocked(DeviceState(config: config))
         initialConfig = config
         self.makeCodec = makeCodec
         tierWriter.attach(self)
@@ -74,50 +67,33 @@ public final class ZramDevice: @unchecked Sendable {
     /// Runs `body` with the live device under the state lock held for reading.
     @inline(__always)
     func withLive<R, E: Error>(_ body: (LiveDevice) throws(E) -> R) throws(E) -> R? {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        guard let live else { return nil }
-        return try body(live)
+        try deviceState.read { (state) throws(E) -> R? in
+            guard let live = state.live else { return nil }
+            return try body(live)
+        }
     }
 
     /// Like `withLive`, but an uninitialised device is EINVAL and a removed one ENODEV.
     @inline(__always)
     func requireLive<R>(_ what: String, _ body: (LiveDevice) throws(ZramError) -> R) throws(ZramError) -> R {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        return try body(liveLocked(what))
-    }
-
-    /// The live device; the caller holds the state lock.
-    /// - Throws: ENODEV when removed, EINVAL when not initialised.
-    @inline(__always)
-    func liveLocked(_ what: String) throws(ZramError) -> LiveDevice {
-        guard let live else {
-            if removed { throw ZramError.noDevice(name) }
-            throw ZramError(.EINVAL, "\(name) is not initialised; write disksize before \(what)")
-        }
-        return live
+        try deviceState.read { (state) throws(ZramError) -> R in try body(state.requireLive(name, what)) }
     }
 
     /// How long a state-lock writer waits for I/O in flight before it answers EBUSY.
-    static let writeLockPatience = 250  // milliseconds
+    static let writeLockPatience = 0.25  // seconds
 
     /// Runs `body` with the state lock held for writing, taken without waiting behind
     /// post-processing or for long behind anything else: a worker thread must not sleep
     /// through another request's long work.
     /// - Throws: EBUSY when post-processing runs or I/O keeps the lock busy.
-    func withStateWriteLock<R>(_ what: String, _ body: () throws(ZramError) -> R) throws(ZramError) -> R {
+    func withStateWriteLock<R>(_ what: String, _ body: (inout DeviceState) throws(ZramError) -> R) throws(ZramError) -> R {
         guard maintenanceRunning.load(ordering: .sequentiallyConsistent) == 0 else {
             throw ZramError(.EBUSY, "\(what): \(name) is running post-processing; try again when it finishes")
         }
-        var waited = 0
-        while !stateLock.tryWriteLock() {
-            guard waited < Self.writeLockPatience else { throw ZramError(.EBUSY, "\(what): \(name) is busy; try again") }
-            usleep(1000)
-            waited += 1
+        guard let result = try deviceState.write(waitingAtMost: Self.writeLockPatience, body) else {
+            throw ZramError(.EBUSY, "\(what): \(name) is busy; try again")
         }
-        defer { stateLock.unlock() }
-        return try body()
+        return result
     }
 
     /// Runs post-processing on the live device; counted so that writers refuse at once.
@@ -130,50 +106,31 @@ public final class ZramDevice: @unchecked Sendable {
     /// Runs `body` with the configuration, refusing once the device is initialised (zram's pre-init attributes).
     func withPreInitConfig<R>(_ attribute: String, _ body: (inout DeviceConfig) throws(ZramError) -> R) throws(ZramError) -> R {
         // An initialised device refuses at once, whatever holds the lock for reading.
-        try checkUninitialised(attribute)
-        return try withStateWriteLock(attribute) { () throws(ZramError) -> R in
-            try checkUninitialisedLocked(attribute)
-            return try body(&config)
-        }
-    }
-
-    /// ENODEV for a removed device, EBUSY once initialised (or being initialised).
-    private func checkUninitialised(_ what: String) throws(ZramError) {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        try checkUninitialisedLocked(what)
-    }
-
-    private func checkUninitialisedLocked(_ what: String) throws(ZramError) {
-        guard !removed else { throw ZramError.noDevice(name) }
-        guard live == nil, !initialising else {
-            throw ZramError(.EBUSY, "\(what) cannot change while \(name) is initialised; reset it first")
+        try deviceState.read { (state) throws(ZramError) in try state.requireUninitialised(name, attribute) }
+        return try withStateWriteLock(attribute) { (state) throws(ZramError) -> R in
+            try state.requireUninitialised(name, attribute)
+            return try body(&state.config)
         }
     }
 
     /// The capacity in bytes (`disksize`), 0 until initialised.
-    public var diskSize: Int {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        return disksize
-    }
+    public var diskSize: Int { deviceState.read { $0.disksize } }
 
     /// True once `disksize` was written and until `reset`.
-    public var isInitialised: Bool {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        return live != nil
-    }
+    public var isInitialised: Bool { deviceState.read { $0.live != nil } }
+
+    /// The configuration as it is now.
+    func configSnapshot() -> DeviceConfig { deviceState.read { $0.config } }
 
     /// Initialises the device with `bytes` of capacity (zram's `echo N > disksize`).
     ///
     /// The slot table, allocator, streams and backing store are built with no lock held
     /// (a large slot table takes a while to zero), then published in a moment.
     public func initialise(disksize bytes: Int) throws(ZramError) {
-        let config = try withStateWriteLock("disksize") { () throws(ZramError) -> DeviceConfig in
-            try checkUninitialisedLocked("disksize")
-            initialising = true
-            return self.config
+        let config = try withStateWriteLock("disksize") { (state) throws(ZramError) -> DeviceConfig in
+            try state.requireUninitialised(name, "disksize")
+            state.initialising = true
+            return state.config
         }
         let built: LiveDevice
         var resident: [Int] = []
@@ -225,35 +182,33 @@ public final class ZramDevice: @unchecked Sendable {
     private func finishInitialising(_ built: LiveDevice?) -> Bool {
         // No other writer gets in while `initialising` is set, and readers hold the lock
         // only briefly: waiting here is short and must not fail.
-        stateLock.writeLock()
-        defer { stateLock.unlock() }
-        initialising = false
-        guard let built, !removed else { return false }
-        live = built
-        // A restored image brings its own algorithms.
-        config.primary = built.primary
-        config.compressedWriteback = built.compressedWriteback
-        for priority in 1...3 { config.secondary[priority] = built.secondary[priority] }
-        disksize = built.slots.count * built.pageSize
-        return true
+        deviceState.write { state in
+            state.initialising = false
+            guard let built, !state.removed else { return false }
+            state.live = built
+            // A restored image brings its own algorithms.
+            state.config.primary = built.primary
+            state.config.compressedWriteback = built.compressedWriteback
+            for priority in 1...3 { state.config.secondary[priority] = built.secondary[priority] }
+            state.disksize = built.slots.count * built.pageSize
+            return true
+        }
     }
 
     /// Frees every page and the allocator's memory and forgets the statistics, limits,
     /// algorithms and backing device, as zram's `reset` does; disksize goes back to 0.
     /// Waits for operations in flight (the `reset` attribute uses `resetNow`).
     public func reset() {
-        stateLock.writeLock()
-        let old = takeLiveLocked()
-        stateLock.unlock()
+        let old = deviceState.write { takeLive(&$0) }
         old?.backing?.close()
     }
 
     /// `reset` for the attribute: EBUSY instead of waiting behind post-processing or I/O.
     func resetNow() throws(ZramError) {
-        let old = try withStateWriteLock("reset") { () throws(ZramError) -> LiveDevice? in
-            guard !removed else { throw ZramError.noDevice(name) }
-            guard !initialising else { throw ZramError(.EBUSY, "reset: \(name) is being initialised") }
-            return takeLiveLocked()
+        let old = try withStateWriteLock("reset") { (state) throws(ZramError) -> LiveDevice? in
+            guard !state.removed else { throw ZramError.noDevice(name) }
+            guard !state.initialising else { throw ZramError(.EBUSY, "reset: \(name) is being initialised") }
+            return takeLive(&state)
         }
         // The pages, the allocator's memory and the store go with no lock held.
         old?.backing?.close()
@@ -262,21 +217,21 @@ public final class ZramDevice: @unchecked Sendable {
     /// Removes the device for `hot_remove`: every later request fails with ENODEV.
     /// - Throws: EBUSY as `resetNow`; ENODEV when it is already removed.
     func remove() throws(ZramError) {
-        let old = try withStateWriteLock("hot_remove") { () throws(ZramError) -> LiveDevice? in
-            guard !removed else { throw ZramError.noDevice(name) }
-            guard !initialising else { throw ZramError(.EBUSY, "hot_remove: \(name) is being initialised") }
-            removed = true
-            return takeLiveLocked()
+        let old = try withStateWriteLock("hot_remove") { (state) throws(ZramError) -> LiveDevice? in
+            guard !state.removed else { throw ZramError.noDevice(name) }
+            guard !state.initialising else { throw ZramError(.EBUSY, "hot_remove: \(name) is being initialised") }
+            state.removed = true
+            return takeLive(&state)
         }
         old?.backing?.close()
     }
 
-    /// Forgets the live device and the settings; the caller holds the lock for writing.
-    private func takeLiveLocked() -> LiveDevice? {
-        let old = live
-        live = nil
-        disksize = 0
-        config = initialConfig
+    /// Forgets the live device and the settings, in `state` the caller holds for writing.
+    private func takeLive(_ state: inout DeviceState) -> LiveDevice? {
+        let old = state.live
+        state.live = nil
+        state.disksize = 0
+        state.config = initialConfig
         memLimit.store(0, ordering: .relaxed)
         writebackLimitEnabled.store(false, ordering: .relaxed)
         writebackBudget.store(0, ordering: .relaxed)

@@ -95,7 +95,7 @@ import ZramTestSupport
         defer { f.remove() }
         let slots = f.device.slotCount
         let pages = (0..<4).flatMap { Corpus.shared.page(40 + $0) }
-        try pages.withUnsafeBytes { body in
+        pages.withUnsafeBytes { body in
             expectErrno(.ERANGE) { try f.device.write(from: slots - 2, body, maxPages: 16) }
             expectErrno(.ERANGE) { try f.device.write(from: -1, body, maxPages: 16) }
             expectErrno(.EINVAL) { try f.device.write(from: 0, UnsafeRawBufferPointer(rebasing: body[..<4097]), maxPages: 16) }
@@ -105,7 +105,7 @@ import ZramTestSupport
         #expect(f.device.mmStat.origDataSize == 0, "nothing was written")
         #expect(f.device.ioStat.invalidIO == 4, "E2BIG is a server limit, the rest count")
         var out = [UInt8](repeating: 1, count: 2 * 4096)
-        try out.withUnsafeMutableBytes { buffer in
+        out.withUnsafeMutableBytes { buffer in
             expectErrno(.ERANGE) { try f.device.read(from: slots - 1, count: 2, into: buffer, maxPages: 16) }
         }
         #expect(f.device.ioStat.invalidIO == 5)

@@ -87,7 +87,7 @@ import ZramTestSupport
         do {
             try device.writeAttribute("recompress", "")
             Issue.record("expected ENOMEM part-way")
-        } catch let error as ZramError {
+        } catch {
             #expect(error.errno == .ENOMEM, "\(error)")
         }
         #expect(Self.marked(device) == 0, "no slot stays marked after ENOMEM")

@@ -61,13 +61,6 @@ extension ZramDevice {
         return name
     }
 
-    /// The configuration as it is now.
-    func configSnapshot() -> DeviceConfig {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        return config
-    }
-
     /// `algorithm_params`: `algo=NAME` or `priority=N`, with `level=`, `dict=`, `deflate.winbits=`.
     func setAlgorithmParams(_ body: String) throws(ZramError) {
         let pairs = try AttributeParsing.pairs(

@@ -108,9 +108,7 @@ extension ZramDevice {
 
     /// ENODEV once `hot_remove` took the device away (a request may still hold it).
     func checkNotRemoved() throws(ZramError) {
-        stateLock.readLock()
-        defer { stateLock.unlock() }
-        if removed { throw ZramError.noDevice(name) }
+        if deviceState.read({ $0.removed }) { throw ZramError.noDevice(name) }
     }
 
     /// What `echo <body> > /sys/block/zram<id>/<name>` does.

@@ -3,11 +3,7 @@ extension ZramDevice {
     static let sizeAttributes: [Attribute] = [
         Attribute(
             "disksize",
-            show: { device in
-                device.stateLock.readLock()
-                defer { device.stateLock.unlock() }
-                return "\(device.disksize)\n"
-            },
+            show: { device in "\(device.diskSize)\n" },
             store: { device, body throws(ZramError) in
                 let bytes = try AttributeParsing.size(body, "disksize")
                 guard bytes > 0 else { throw ZramError(.EINVAL, "disksize must be positive") }
