@@ -16,7 +16,12 @@ public final class HTTPServer: Sendable {
         config: ServerConfig, handler: any HTTPHandler,
         onRequestCompleted: (@Sendable (RequestOutcome) -> Void)? = nil
     ) throws(ServerError) {
-        let listener = try ListenSocket.open(host: config.host, port: config.port, backlog: config.listenBacklog)
+        let listener: (fd: Int32, port: UInt16, ipv6: Bool)
+        do throws(ListenError) {
+            listener = try ListenSocket.open(host: config.host, port: config.port, backlog: config.listenBacklog, nonBlocking: true)
+        } catch {
+            throw .listen(error)
+        }
         let core = ServerCore(config: config, handler: handler, observer: onRequestCompleted)
         guard let daemon = Self.startDaemon(config: config, ipv6: listener.ipv6, core: core) else {
             close(listener.fd)

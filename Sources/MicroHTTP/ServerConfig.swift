@@ -1,4 +1,5 @@
 import Glibc
+import ZSync
 
 /// How the server listens, how many threads it runs and what it refuses.
 public struct ServerConfig: Sendable {
@@ -98,11 +99,16 @@ public struct ServerConfig: Sendable {
 }
 
 /// Why the server could not start.
-public enum ServerError: Error, Equatable {
-    /// `host` is not an IPv4 or IPv6 literal.
-    case invalidAddress(String)
-    /// A socket call failed; `errno` attached.
-    case socket(call: String, errno: Int32)
+public enum ServerError: Error, Equatable, CustomStringConvertible {
+    /// The listening socket could not be opened.
+    case listen(ListenError)
     /// `MHD_start_daemon` refused the options.
     case daemonStartFailed
+
+    public var description: String {
+        switch self {
+        case .listen(let error): "\(error)"
+        case .daemonStartFailed: "libmicrohttpd refused to start"
+        }
+    }
 }

@@ -57,11 +57,15 @@ public final class NBDServer: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
 
     /// Binds and starts serving.
-    /// - Throws: `NBDServerError` when the address does not resolve or cannot be bound.
+    /// - Throws: `NBDServerError` when the address is not an IP literal or cannot be bound.
     public init(config: NBDServerConfig, registry: DeviceRegistry) throws(NBDServerError) {
         self.config = config
         self.registry = registry
-        (listenFD, port) = try Self.bind(host: config.host, port: config.port)
+        do throws(ListenError) {
+            (listenFD, port, _) = try ListenSocket.open(host: config.host, port: config.port, backlog: 128, nonBlocking: false)
+        } catch {
+            throw NBDServerError("cannot listen on \(config.host):\(config.port): \(error)")
+        }
         var ends: [Int32] = [0, 0]
         guard makePipe(&ends, nonBlocking: false) else {
             close(listenFD)
@@ -138,34 +142,6 @@ public final class NBDServer: @unchecked Sendable {
         if name.isEmpty { return registry.all.first }
         guard name.hasPrefix("zram"), let id = Int(name.dropFirst(4)), String(id) == name.dropFirst(4) else { return nil }
         return registry.device(id)
-    }
-
-    private static func bind(host: String, port: UInt16) throws(NBDServerError) -> (Int32, UInt16) {
-        var hints = addrinfo()
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let first = list else { throw NBDServerError("cannot resolve \(host): \(String(cString: gai_strerror(rc)))") }
-        defer { freeaddrinfo(list) }
-        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw NBDServerError("socket: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(fd, 128) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw NBDServerError("cannot listen on \(host):\(port): \(reason)")
-        }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let bound = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard bound == 0 else { close(fd); throw NBDServerError("getsockname: \(String(cString: strerror(errno)))") }
-        // sin_port and sin6_port sit at the same offset.
-        let actual = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
-        return (fd, actual)
     }
 }
 

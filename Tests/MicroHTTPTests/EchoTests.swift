@@ -73,6 +73,6 @@ struct EchoTests {
     }
 
     @Test func badAddressIsRefused() {
-        #expect(throws: ServerError.invalidAddress("localhost")) { try startServer { $0.host = "localhost" } }
+        #expect(throws: ServerError.listen(.invalidAddress("localhost"))) { try startServer { $0.host = "localhost" } }
     }
 }
