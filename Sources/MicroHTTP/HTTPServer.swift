@@ -39,13 +39,10 @@ public final class HTTPServer: Sendable {
     deinit { stop() }
 
     /// Open connections: those libmicrohttpd serves and those waiting for a complete head.
-    public var activeConnections: Int { core.connections.load(ordering: .relaxed) + core.waiting.load(ordering: .relaxed) }
+    package var activeConnections: Int { core.connections.load(ordering: .relaxed) + core.waiting.load(ordering: .relaxed) }
 
     /// Requests suspended while a worker runs them.
-    public var suspendedRequests: Int { core.lifecycle.withLock { $0.suspended } }
-
-    /// Requests handed to the handler and not yet answered.
-    public var inFlightRequests: Int { core.lifecycle.withLock { $0.inFlight } }
+    package var suspendedRequests: Int { core.lifecycle.withLock { $0.suspended } }
 
     /// Stops accepting, lets in-flight requests finish (up to the grace period; offloaded ones
     /// always finish), then stops the daemon and the workers. Idempotent.

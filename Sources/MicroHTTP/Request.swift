@@ -38,7 +38,7 @@ public struct Request: ~Copyable {
     /// Path, percent-decoded by libmicrohttpd, without the query.
     public let path: String
     /// Everything after `?` as sent, undecoded; empty when there is none.
-    public let rawQuery: String
+    package let rawQuery: String
     /// The request body; valid during the handler call (the job's call when offloaded).
     public let body: UnsafeRawBufferPointer
     private let source: HeaderSource

@@ -17,7 +17,7 @@ public struct ServerConfig: Sendable {
     public var backgroundWorkerCount: Int
     /// The nice value (0...19) the background workers run at; the kernel gives a thread at
     /// nice 10 about a tenth of the CPU a nice-0 thread gets when they compete.
-    public var backgroundNice: Int32
+    package var backgroundNice: Int32
     /// Open connections at most; libmicrohttpd splits it evenly across the polling threads.
     public var connectionLimit: Int
     /// Seconds a connection may sit without sending or receiving before it is closed.
@@ -26,7 +26,7 @@ public struct ServerConfig: Sendable {
     public var maxBodyBytes: Int
     /// Body bytes of a chunked upload read and dropped after it passed `maxBodyBytes` before
     /// the connection is closed: libmicrohttpd 0.9.75 can only send the 413 once the body ends.
-    public var maxDiscardBytes: Int
+    package var maxDiscardBytes: Int
     /// Bytes per connection for the request line and headers (libmicrohttpd's memory pool).
     public var connectionMemoryLimit: Int
     /// Seconds from accepting a connection to its complete request head (request line and

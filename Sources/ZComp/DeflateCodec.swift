@@ -14,10 +14,10 @@ public struct DeflateCodec: Codec {
     /// The window size in bits (positive).
     public let winbits: Int
 
-    public static let levels = -1...9
-    public static let winbitsRange = 9...15
+    package static let levels = -1...9
+    static let winbitsRange = 9...15
     /// The kernel's DEFLATE_DEF_WINBITS (a 2 KiB window) and DEFLATE_DEF_MEMLEVEL.
-    public static let defaultWinbits = 11
+    static let defaultWinbits = 11
     static let memLevel: Int32 = 9
 
     public init(params: CodecParams = CodecParams(), pageSize: Int = 4096) throws(CodecError) {

@@ -6,10 +6,10 @@ public struct LZ4Codec: Codec {
     public var isFast: Bool { true }
     public let pageSize: Int
     /// LZ4's acceleration factor; larger is faster and compresses less.
-    public let acceleration: Int
+    let acceleration: Int
 
     /// 1...LZ4_ACCELERATION_MAX; lz4 clamps larger values, we refuse them.
-    public static let accelerations = 1...65537
+    static let accelerations = 1...65537
 
     public init(params: CodecParams = CodecParams(), pageSize: Int = 4096) throws(CodecError) {
         try Backend.checkPageSize(pageSize, "lz4")

@@ -7,7 +7,7 @@ public struct LZ4HCCodec: Codec {
     public let level: Int
 
     /// LZ4HC_CLEVEL_MIN...LZ4HC_CLEVEL_MAX.
-    public static let levels = 1...12
+    package static let levels = 1...12
 
     public init(params: CodecParams = CodecParams(), pageSize: Int = 4096) throws(CodecError) {
         try Backend.checkPageSize(pageSize, "lz4hc")

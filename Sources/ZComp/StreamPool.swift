@@ -39,7 +39,7 @@ public final class StreamPool: Sendable {
     public var count: Int { streams.count }
 
     /// Runs `body` with exclusive use of one stream, sleeping while all are busy.
-    public func withStream<R: Sendable, E: Error>(
+    func withStream<R: Sendable, E: Error>(
         _ body: (any CodecStream) throws(E) -> R
     ) throws(E) -> R {
         available.wait()
@@ -48,7 +48,7 @@ public final class StreamPool: Sendable {
     }
 
     /// Runs `body` with a stream only if one is free right now; nil (and `body` not run) otherwise.
-    public func withStreamIfFree<R: Sendable, E: Error>(
+    func withStreamIfFree<R: Sendable, E: Error>(
         _ body: (any CodecStream) throws(E) -> R
     ) throws(E) -> R? {
         guard available.wait(timeout: .now()) == .success else { return nil }

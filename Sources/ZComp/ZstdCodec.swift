@@ -16,7 +16,7 @@ public final class ZstdCodec: Codec, @unchecked Sendable {
     fileprivate let cdict: OpaquePointer?
     fileprivate let ddict: OpaquePointer?
 
-    public static var levels: ClosedRange<Int> { Int(ZSTD_minCLevel())...Int(ZSTD_maxCLevel()) }
+    package static var levels: ClosedRange<Int> { Int(ZSTD_minCLevel())...Int(ZSTD_maxCLevel()) }
 
     public init(params: CodecParams = CodecParams(), pageSize: Int = 4096) throws(CodecError) {
         try Backend.checkPageSize(pageSize, "zstd")
@@ -48,7 +48,7 @@ public final class ZstdCodec: Codec, @unchecked Sendable {
     }
 
     /// The dictionary ID written into every frame (0 for none or a raw-content dictionary).
-    public var dictionaryID: UInt32 { cdict.map { UInt32(ZSTD_getDictID_fromCDict($0)) } ?? 0 }
+    package var dictionaryID: UInt32 { cdict.map { UInt32(ZSTD_getDictID_fromCDict($0)) } ?? 0 }
 
     public func makeStream() throws(CodecError) -> any CodecStream {
         try ZstdStream(codec: self)
@@ -59,7 +59,7 @@ public final class ZstdCodec: Codec, @unchecked Sendable {
     ///
     /// ZDICT builds the dictionary from the first three quarters of the samples and scores
     /// candidates on the rest, so pass pages in a mixed (shuffled) order, not memory order.
-    public static func trainDictionary(
+    package static func trainDictionary(
         samples: UnsafeRawBufferPointer, pageSize: Int = 4096, capacity: Int = 64 << 10
     ) throws(CodecError) -> [UInt8] {
         guard pageSize > 0, samples.count >= pageSize, capacity > 0, let base = samples.baseAddress else {

@@ -3,12 +3,12 @@ public struct ClassShape: Equatable, Sendable {
     /// Bytes per object slot.
     public let size: Int
     /// Chunks (pages) per zspage.
-    public let chainLength: Int
+    package let chainLength: Int
     /// Objects that fit in one zspage.
-    public let objectsPerZspage: Int
+    package let objectsPerZspage: Int
 
     /// True when a zspage holds one object: the page is stored whole, as zsmalloc's huge class.
-    public var isHuge: Bool { objectsPerZspage == 1 }
+    package var isHuge: Bool { objectsPerZspage == 1 }
 }
 
 /// The class table of a pool: nominal classes every `step` bytes from `minSize` to the page

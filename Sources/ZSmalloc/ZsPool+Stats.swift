@@ -3,19 +3,19 @@ public struct ClassStats: Sendable, Equatable {
     public let index: Int
     public let size: Int
     /// zspages per fullness group: 10%, 20%, …, 90%, 99%, 100% (the kernel's columns).
-    public let fullness: [Int]
-    public let objectsAllocated: Int
-    public let objectsUsed: Int
+    package let fullness: [Int]
+    package let objectsAllocated: Int
+    package let objectsUsed: Int
     /// Chunks held by the class's zspages.
-    public let chunksUsed: Int
-    public let chunksPerZspage: Int
+    package let chunksUsed: Int
+    package let chunksPerZspage: Int
     /// zspages compaction could free if objects were packed perfectly.
-    public let freeable: Int
+    let freeable: Int
 }
 
 extension ZsPool {
     /// Chunks in use, across all classes.
-    public var chunksInUse: Int { arena.chunksInUse }
+    package var chunksInUse: Int { arena.chunksInUse }
     /// Bytes held from the system: chunks × page size (zram's `mem_used_total`).
     public var memoryUsed: Int { arena.chunksInUse * pageSize }
     /// The peak of `memoryUsed` since creation or the last `resetPeak()`.
@@ -26,7 +26,7 @@ extension ZsPool {
     public var pagesCompacted: Int { compactedChunks.load(ordering: .relaxed) }
 
     /// A consistent snapshot of every class that has ever held a zspage or is asked for with `all`.
-    public func classStats() -> [ClassStats] {
+    package func classStats() -> [ClassStats] {
         classes.map { cls in
             cls.lock.withLock {
                 let counts = cls.groupCounts

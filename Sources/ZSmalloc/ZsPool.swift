@@ -16,7 +16,7 @@ public final class ZsPool: @unchecked Sendable {
     /// Objects longer than this are stored alone in a chunk (the huge class).
     public var hugeClassSize: Int { table.hugeClassSize }
     /// The number of distinct (merged) size classes.
-    public var classCount: Int { classes.count }
+    package var classCount: Int { classes.count }
 
     let table: SizeClassTable
     let classes: [SizeClass]

@@ -26,7 +26,7 @@ public enum BackingError: Error, Equatable, CustomStringConvertible, Sendable {
     indirect case batchFailed(blocks: [Int64], cause: BackingError)
 
     /// zram's errno name for this error: `EIO`, `ENOSPC`, `EINVAL`, `EBUSY`, `ENODEV`.
-    public var errnoName: String {
+    package var errnoName: String {
         switch self {
         case .noSpace: "ENOSPC"
         case .io, .notFound: "EIO"
@@ -50,7 +50,7 @@ public enum BackingError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     /// The error that caused a failed batch (or `self` when this is not a batch failure).
-    public var rootCause: BackingError {
+    package var rootCause: BackingError {
         if case .batchFailed(_, let cause) = self { return cause.rootCause }
         return self
     }

@@ -25,7 +25,7 @@ public final class BackingStore: Sendable {
         /// Blocks written (committed). `bd_writes`.
         public var bdWrites: Int64
         /// Blocks in use, in blocks (pages) rather than 4 KiB units.
-        public var blocksInUse: Int64
+        package var blocksInUse: Int64
 
         public init(bdCount: Int64, bdReads: Int64, bdWrites: Int64, blocksInUse: Int64) {
             self.bdCount = bdCount
@@ -35,7 +35,7 @@ public final class BackingStore: Sendable {
         }
 
         /// `bd_stat` as zram prints it: `%8llu %8llu %8llu\n`.
-        public var bdStatLine: String {
+        package var bdStatLine: String {
             func pad(_ v: Int64) -> String { String(repeating: " ", count: max(0, 8 - String(v).count)) + String(v) }
             return "\(pad(bdCount)) \(pad(bdReads)) \(pad(bdWrites))\n"
         }
@@ -46,13 +46,13 @@ public final class BackingStore: Sendable {
     /// Bytes per block: the device's page size.
     public let pageSize: Int
     /// At most this many blocks in use at once; nil = bounded only by the disk.
-    public let capacityBlocks: Int?
+    package let capacityBlocks: Int?
     /// What opening did with the file, one line, for the log:
     /// `created …`, `… was empty`, or `discarded 123 blocks (… bytes) from a previous run of …`.
     public let openReport: String
     /// Blocks found in the file from a previous run and discarded (nil when it could not be
     /// counted, 0 for a new or empty file).
-    public let discardedBlocks: Int?
+    package let discardedBlocks: Int?
 
     let units: Int64
     private let file: FileGuard
@@ -404,14 +404,14 @@ public final class BackingStore: Sendable {
     public var lastFaultReason: String? { lastFault.withLock { $0 } }
 
     /// Why the file cannot be written right now (removed, replaced, unwritable), or nil.
-    public func healthProblem() -> String? {
+    package func healthProblem() -> String? {
         if isClosed.load(ordering: .acquiring) { return BackingError.closed.reason }
         return file.problem(forWrite: true)
     }
 
     /// Moves the WAL into the main file and truncates the WAL (also done automatically
     /// every ~1000 SQLite pages). Runs on the writer connection.
-    public func checkpoint() throws(BackingError) {
+    package func checkpoint() throws(BackingError) {
         try writer.withLock { (conn: inout SQLiteConnection) throws(BackingError) in
             guard conn.isOpen else { throw .closed }
             try conn.exec("PRAGMA wal_checkpoint(TRUNCATE)")

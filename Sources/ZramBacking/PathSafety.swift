@@ -126,7 +126,7 @@ public enum DataDirectory {
     private static let roots = Locked<Set<String>>([])
 
     /// Walks every later open of a path below `root` (canonical, no trailing slash).
-    public static func register(_ root: String) {
+    package static func register(_ root: String) {
         _ = sqliteHooks
         roots.withLock { _ = $0.insert(root) }
     }

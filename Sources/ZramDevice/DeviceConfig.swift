@@ -2,7 +2,7 @@ import Glibc
 import ZComp
 
 /// One algorithm slot: the primary (priority 0) or a recompression algorithm (1...3).
-public struct AlgorithmChoice: Sendable, Equatable {
+package struct AlgorithmChoice: Sendable, Equatable {
     public var name: String
     public var params: CodecParams
     public init(name: String, params: CodecParams = CodecParams()) {
@@ -15,13 +15,13 @@ public struct AlgorithmChoice: Sendable, Equatable {
 public struct DeviceConfig: Sendable {
     public var pageSize: Int
     /// The primary algorithm.
-    public var primary = AlgorithmChoice(name: "lz4")
+    package var primary = AlgorithmChoice(name: "lz4")
     /// Recompression algorithms by priority 1...3.
-    public var secondary: [Int: AlgorithmChoice] = [:]
+    package var secondary: [Int: AlgorithmChoice] = [:]
     /// Parameters set with `algorithm_params algo=NAME` while no priority ran NAME, by name;
     /// a priority that later chooses NAME starts with them. Chosen algorithms keep their
     /// parameters in `primary` and `secondary`, per priority, as the kernel does.
-    public var paramsByName: [String: CodecParams] = [:]
+    package var paramsByName: [String: CodecParams] = [:]
     /// The backing store's file name inside the data directory, or nil for none.
     public var backingDev: String?
     public var compressedWriteback = false
@@ -32,7 +32,7 @@ public struct DeviceConfig: Sendable {
     /// The most slots `disksize` accepts (ENOMEM above): by default, as many as a slot
     /// table in half of the machine's physical memory holds, as zram's vzalloc of the
     /// table fails when memory cannot hold it.
-    public var maxSlots = DeviceConfig.defaultMaxSlots
+    package var maxSlots = DeviceConfig.defaultMaxSlots
     /// Told how long each page's compression and decompression took (metrics), when set.
     public var codecObserver: (any CodecObserver)?
     /// The device is also exported as a block device (`--nbd-listen`), which must never
@@ -52,10 +52,10 @@ public struct DeviceConfig: Sendable {
 
 extension DeviceConfig {
     /// Bytes of slot table per slot (`SlotTable`: a meta word and a value).
-    public static let slotBytes = 16
+    static let slotBytes = 16
 
     /// Slots whose table fits in half of physical memory.
-    public static let defaultMaxSlots: Int = {
+    package static let defaultMaxSlots: Int = {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageBytes = sysconf(Int32(_SC_PAGESIZE))
         let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageBytes)
         guard pages > 0, pageBytes > 0, !overflow else { return Int.max / slotBytes }

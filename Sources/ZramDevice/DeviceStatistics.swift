@@ -37,8 +37,8 @@ public struct TierStat: Sendable, Equatable {
 
 /// zramd's `debug_stat` counters.
 public struct DebugStat: Sendable, Equatable {
-    public var recompressAttempts = 0
-    public var recompressed = 0
-    public var writebackSkipped = 0
-    public var recompressFailed = 0
+    package var recompressAttempts = 0
+    package var recompressed = 0
+    package var writebackSkipped = 0
+    package var recompressFailed = 0
 }

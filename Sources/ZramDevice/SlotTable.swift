@@ -15,7 +15,7 @@ public struct SlotFlags: OptionSet, Sendable, Hashable {
     /// No recompression algorithm shrank it.
     public static let incompressible = SlotFlags(rawValue: 1 << 21)
     /// Picked by post-processing (writeback, recompress); any access clears it.
-    public static let postProcessing = SlotFlags(rawValue: 1 << 22)
+    package static let postProcessing = SlotFlags(rawValue: 1 << 22)
     /// The slot holds a page (object, same word or backing block).
     public static let stored = SlotFlags(rawValue: 1 << 26)
     /// Accessed since the last pass of automatic writeback or eviction (CLOCK's reference

@@ -70,5 +70,5 @@ extension ZramDevice {
 
     /// The primary algorithm and its parameters: the live device's while initialised (a
     /// restored image brings its own), the configured one before.
-    public var primaryAlgorithm: AlgorithmChoice { withLive { $0.primary } ?? configSnapshot().primary }
+    package var primaryAlgorithm: AlgorithmChoice { withLive { $0.primary } ?? configSnapshot().primary }
 }

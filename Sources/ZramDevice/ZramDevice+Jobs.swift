@@ -53,7 +53,7 @@ public struct PreparedJob: Sendable {
 
 extension ZramDevice {
     /// The attributes that can run as jobs.
-    public static let jobOperations: Set<String> = ["writeback", "recompress", "compact", "idle"]
+    static let jobOperations: Set<String> = ["writeback", "recompress", "compact", "idle"]
 
     /// Parses `body` for `operation` and checks what can be checked before the run, so that
     /// bad input is refused at once (and changes nothing) rather than as a failed job.

@@ -4,7 +4,7 @@ extension ZramDevice {
     /// - Returns: pages newly marked.
     /// - Parameter progress: counters to publish and a cancellation to honour every 4096 slots.
     @discardableResult
-    public func markIdle(olderThan age: Int? = nil, progress: JobProgress? = nil) throws(ZramError) -> Int {
+    func markIdle(olderThan age: Int? = nil, progress: JobProgress? = nil) throws(ZramError) -> Int {
         try withMaintenance("idle") { live in
             let now = live.now
             var marked = 0

@@ -200,7 +200,7 @@ extension ZramDevice {
     }
 
     /// The number of slots (disksize / page size), 0 before initialisation.
-    public var slotCount: Int { withLive { $0.slots.count } ?? 0 }
+    package var slotCount: Int { withLive { $0.slots.count } ?? 0 }
 
     // MARK: helpers shared by the write, read and post-processing paths
 

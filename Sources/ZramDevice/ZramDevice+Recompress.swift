@@ -15,8 +15,8 @@ public enum RecompressKind: String, Sendable, CaseIterable {
 }
 
 /// A parsed `recompress` request.
-public struct RecompressRequest: Sendable, Equatable {
-    public var kind: RecompressKind?
+package struct RecompressRequest: Sendable, Equatable {
+    package var kind: RecompressKind?
     /// Only objects of at least this many bytes, and results must come in under it; 0 = none.
     public var threshold: Int
     /// At most this many attempts; nil = no limit.
@@ -49,7 +49,7 @@ extension ZramDevice {
     /// - Returns: pages recompressed.
     /// - Parameter progress: counters to publish and a cancellation to honour between slots.
     @discardableResult
-    public func recompress(_ request: RecompressRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
+    package func recompress(_ request: RecompressRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
         try withMaintenance("recompress") { live throws(ZramError) -> Int in
             let configured = (1...3).filter { live.streams[$0] != nil }
             guard let top = configured.last else {

@@ -32,7 +32,7 @@ extension ZramDevice {
         } ?? BDStat()
     }
 
-    public var debugStat: DebugStat {
+    package var debugStat: DebugStat {
         withLive { live in
             DebugStat(
                 recompressAttempts: live.stats.recompressAttempts.load(ordering: .relaxed),
@@ -63,7 +63,7 @@ extension ZramDevice {
     }
 
     /// Resets the `mem_used_max` peak to the current use.
-    public func resetMemUsedMax() {
+    func resetMemUsedMax() {
         withLive { $0.pool.resetPeak() }
     }
 }

@@ -17,9 +17,9 @@ public enum WritebackKind: String, Sendable, CaseIterable {
 }
 
 /// A parsed `writeback` request: a kind, explicit slots, or both.
-public struct WritebackRequest: Sendable, Equatable {
-    public var kind: WritebackKind?
-    public var ranges: [ClosedRange<Int>]
+package struct WritebackRequest: Sendable, Equatable {
+    package var kind: WritebackKind?
+    package var ranges: [ClosedRange<Int>]
     public init(kind: WritebackKind? = nil, ranges: [ClosedRange<Int>] = []) {
         self.kind = kind
         self.ranges = ranges
@@ -38,7 +38,7 @@ extension ZramDevice {
     ///   EIO when `writeback_limit` is exhausted before any page or the store fails.
     /// - Parameter progress: counters to publish and a cancellation to honour between batches.
     @discardableResult
-    public func writeback(_ request: WritebackRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
+    package func writeback(_ request: WritebackRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
         try withMaintenance("writeback") { live throws(ZramError) -> Int in
             guard let backing = live.backing else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
             for range in request.ranges where range.upperBound >= live.slots.count {

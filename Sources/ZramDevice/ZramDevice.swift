@@ -43,7 +43,7 @@ public final class ZramDevice: @unchecked Sendable {
     let tierWriter = TierWriter()
     /// Set by a front end that exports the device as a block device (NBD): such a device
     /// refuses eviction, since a block device must never lose data.
-    public let exportedAsBlockDevice = Atomic<Bool>(false)
+    package let exportedAsBlockDevice = Atomic<Bool>(false)
 
     /// Creates an uninitialised device.
     public init(
@@ -117,7 +117,7 @@ public final class ZramDevice: @unchecked Sendable {
     public var diskSize: Int { deviceState.read { $0.disksize } }
 
     /// True once `disksize` was written and until `reset`.
-    public var isInitialised: Bool { deviceState.read { $0.live != nil } }
+    package var isInitialised: Bool { deviceState.read { $0.live != nil } }
 
     /// The configuration as it is now.
     func configSnapshot() -> DeviceConfig { deviceState.read { $0.config } }
@@ -126,7 +126,7 @@ public final class ZramDevice: @unchecked Sendable {
     ///
     /// The slot table, allocator, streams and backing store are built with no lock held
     /// (a large slot table takes a while to zero), then published in a moment.
-    public func initialise(disksize bytes: Int) throws(ZramError) {
+    package func initialise(disksize bytes: Int) throws(ZramError) {
         let config = try withStateWriteLock("disksize") { (state) throws(ZramError) -> DeviceConfig in
             try state.requireUninitialised(name, "disksize")
             state.initialising = true

@@ -45,7 +45,7 @@ public final class Job: @unchecked Sendable {
     }
 
     /// True until the job has ended.
-    public var isActive: Bool { lock.withLock { record.ending == nil } }
+    package var isActive: Bool { lock.withLock { record.ending == nil } }
 
     /// Runs the job on the calling thread and records its outcome.
     func run(_ prepared: PreparedJob) {
@@ -124,7 +124,7 @@ public final class Job: @unchecked Sendable {
 /// `@unchecked Sendable`: `jobs` and `nextID` are only touched with `lock` held.
 public final class JobManager: @unchecked Sendable {
     /// Ended jobs kept for `GET /jobs`.
-    public static let historyLimit = 32
+    package static let historyLimit = 32
     /// The nice value job threads run at, as the background workers do.
     static let nice: Int32 = 10
 

@@ -74,7 +74,7 @@ public final class ServerMetrics: CodecObserver {
     }
 
     /// The exposition text with every device's statistics as of now.
-    public func exposition(devices: [ZramDevice]) -> Response {
+    func exposition(devices: [ZramDevice]) -> Response {
         for device in devices { update(device) }
         for source in sources.withLock({ $0 }) {
             for series in source() { mirror(series) }

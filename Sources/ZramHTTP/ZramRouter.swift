@@ -111,15 +111,15 @@ struct PagePath {
 }
 
 /// The router's parsers, public so that the fuzzer (`Fuzz/`) drives the same code.
-public enum RouteParsing {
+package enum RouteParsing {
     /// `(device, index)` of `/dev/zram<id>/pages/<index>` with both numbers in canonical
     /// decimal (no sign, no leading zero, within `Int`); nil for any other path.
-    public static func pagePath(_ path: String) -> (device: Int, index: Int)? {
+    package static func pagePath(_ path: String) -> (device: Int, index: Int)? {
         PagePath(path).map { ($0.device, $0.index) }
     }
 
     /// N of a device name `zramN` (canonical decimal); nil for anything else.
-    public static func deviceID(_ name: String) -> Int? {
+    package static func deviceID(_ name: String) -> Int? {
         guard name.hasPrefix("zram"), let id = Int(name.dropFirst(4)), id >= 0, String(id) == name.dropFirst(4) else {
             return nil
         }

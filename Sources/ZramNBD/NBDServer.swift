@@ -21,7 +21,7 @@ public struct NBDServerConfig: Sendable {
     /// pool when more requests are waiting behind them.
     public var inlineBytes = 128 << 10
     /// READs and WRITEs longer than this are cut into parts of this size that run on several threads.
-    public var splitBytes = 256 << 10
+    package var splitBytes = 256 << 10
     /// Seconds a client may take for each step of the handshake.
     public var handshakeTimeoutSeconds: Int32 = 30
 

@@ -37,11 +37,11 @@ public struct AttributeInfo: Sendable, Hashable {
     public let name: String
     public let access: AttributeAccess
     /// Writable only before `disksize` (zram's pre-init attributes).
-    public let beforeInit: Bool
+    package let beforeInit: Bool
     public let cost: AttributeCost
     public let shape: AttributeShape
     /// A zramd extension, not a zram attribute.
-    public let isExtension: Bool
+    package let isExtension: Bool
 }
 
 /// One sysfs attribute: what `cat` shows and what `echo` does.
