@@ -1,33 +1,20 @@
 import ZSmalloc
 
-/// Which slots `recompress` considers (zram's `type=`); nil means every slot.
-public enum RecompressKind: String, Sendable, CaseIterable {
-    case idle, huge, huge_idle
-
-    /// The flags a slot must carry to be considered.
-    var requiredFlags: SlotFlags {
-        switch self {
-        case .idle: .idle
-        case .huge: .huge
-        case .huge_idle: [.huge, .idle]
-        }
-    }
-}
-
 /// A parsed `recompress` request.
 package struct RecompressRequest: Sendable, Equatable {
-    package var kind: RecompressKind?
+    /// Which slots are considered; nil means every slot.
+    package var kind: SlotKind?
     /// Only objects of at least this many bytes, and results must come in under it; 0 = none.
-    public var threshold: Int
+    package var threshold: Int
     /// At most this many attempts; nil = no limit.
-    public var maxPages: Int?
+    package var maxPages: Int?
     /// Use only this algorithm (by name) …
-    public var algorithm: String?
+    package var algorithm: String?
     /// … or only this priority; neither means every priority in order.
-    public var priority: Int?
+    package var priority: Int?
 
-    public init(
-        kind: RecompressKind? = nil, threshold: Int = 0, maxPages: Int? = nil,
+    package init(
+        kind: SlotKind? = nil, threshold: Int = 0, maxPages: Int? = nil,
         algorithm: String? = nil, priority: Int? = nil
     ) {
         self.kind = kind

@@ -1,26 +1,11 @@
 import ZSmalloc
 import ZramBacking
 
-/// Which slots `writeback` picks by kind (zram's `type=`).
-public enum WritebackKind: String, Sendable, CaseIterable {
-    case idle, huge, huge_idle, incompressible
-
-    /// The flags a slot must carry to be picked.
-    var requiredFlags: SlotFlags {
-        switch self {
-        case .idle: .idle
-        case .huge: .huge
-        case .huge_idle: [.huge, .idle]
-        case .incompressible: .incompressible
-        }
-    }
-}
-
 /// A parsed `writeback` request: a kind, explicit slots, or both.
 package struct WritebackRequest: Sendable, Equatable {
-    package var kind: WritebackKind?
+    package var kind: SlotKind?
     package var ranges: [ClosedRange<Int>]
-    public init(kind: WritebackKind? = nil, ranges: [ClosedRange<Int>] = []) {
+    package init(kind: SlotKind? = nil, ranges: [ClosedRange<Int>] = []) {
         self.kind = kind
         self.ranges = ranges
     }

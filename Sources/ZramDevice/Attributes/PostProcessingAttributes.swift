@@ -31,7 +31,7 @@ extension ZramDevice {
         var request = RecompressRequest()
         for (key, value) in pairs {
             switch key {
-            case "type": request.kind = try kind(value, "recompress")
+            case "type": request.kind = try SlotKind.parse(value, "recompress", allowed: SlotKind.recompressKinds)
             case "threshold": request.threshold = try AttributeParsing.size(value, "threshold")
             case "max_pages": request.maxPages = try AttributeParsing.unsigned(value, "max_pages")
             case "algo": request.algorithm = try algorithmName(value)
@@ -51,7 +51,7 @@ extension ZramDevice {
     /// `page_index=N` and `page_indexes=LO-HI`.
     static func parseWriteback(_ body: String) throws(ZramError) -> WritebackRequest {
         let text = AttributeParsing.trimmed(body)
-        if let kind = WritebackKind(rawValue: text) { return WritebackRequest(kind: kind) }
+        if let kind = SlotKind(rawValue: text) { return WritebackRequest(kind: kind) }
         let pairs = try AttributeParsing.pairs(
             text, allowed: ["type", "page_index", "page_indexes"], repeatable: ["page_index", "page_indexes"], "writeback")
         guard !pairs.isEmpty else {
@@ -60,7 +60,7 @@ extension ZramDevice {
         var request = WritebackRequest()
         for (key, value) in pairs {
             switch key {
-            case "type": request.kind = try kind(value, "writeback")
+            case "type": request.kind = try SlotKind.parse(value, "writeback")
             case "page_index":
                 let index = try AttributeParsing.unsigned(value, "page_index")
                 request.ranges.append(index...index)
@@ -75,16 +75,6 @@ extension ZramDevice {
         }
         request.ranges = coalesced(request.ranges)
         return request
-    }
-
-    /// A `type=` value of `writeback` or `recompress` (zram's slot kinds).
-    static func kind<Kind: RawRepresentable & CaseIterable>(_ value: String, _ attribute: String) throws(ZramError) -> Kind
-    where Kind.RawValue == String {
-        guard let kind = Kind(rawValue: value) else {
-            let names = Kind.allCases.map(\.rawValue)
-            throw ZramError(.EINVAL, "\(attribute) type must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not \"\(value)\"")
-        }
-        return kind
     }
 
     /// The slots `ranges` cover, as sorted, disjoint, non-adjacent ranges: a body that
