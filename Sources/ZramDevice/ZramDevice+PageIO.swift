@@ -86,11 +86,9 @@ extension ZramDevice {
                     compressed = result.length
                 }
             } catch {
-                live.stats.failedWrites.add(1, ordering: .relaxed)
-                throw ZramError(.EIO, "compression failed: \(error)")
+                throw compressionFailed(live, error)
             }
-            let huge = compressed.map { $0 > live.hugeThreshold } ?? true
-            let source = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
+            let (source, huge) = storedForm(live, page, compressed: compressed, in: dst)
             guard let handle = try allocate(live, length: source.count) else {
                 // At mem_limit: the zramd extensions may make room (SQLite I/O or eviction, so
                 // never on a polling thread); zram refuses the write.
@@ -99,6 +97,22 @@ extension ZramDevice {
             }
             return installObject(live, index, handle, object: source, huge: huge, wait: wait)
         }
+    }
+
+    /// What a page is stored as: the `compressed` bytes at the start of `dst`, or the page
+    /// itself when compression did not bring it under the huge threshold (zram's ZRAM_HUGE).
+    @inline(__always)
+    func storedForm(
+        _ live: LiveDevice, _ page: UnsafeRawBufferPointer, compressed: Int?, in dst: UnsafeMutableRawBufferPointer
+    ) -> (object: UnsafeRawBufferPointer, huge: Bool) {
+        guard let compressed, compressed <= live.hugeThreshold else { return (page, true) }
+        return (UnsafeRawBufferPointer(rebasing: dst[..<compressed]), false)
+    }
+
+    /// A codec's failure on the write path: counted in `failed_writes`, answered EIO.
+    func compressionFailed(_ live: LiveDevice, _ error: any Error) -> ZramError {
+        live.stats.failedWrites.add(1, ordering: .relaxed)
+        return ZramError(.EIO, "compression failed: \(error)")
     }
 
     /// Copies `object` into the allocated `handle` and swaps it into slot `index`, freeing

@@ -162,11 +162,9 @@ extension ZramDevice {
         do {
             compressed = try live.streams[0]!.compress(page, into: scratch)
         } catch {
-            live.stats.failedWrites.add(1, ordering: .relaxed)
-            throw ZramError(.EIO, "compression failed: \(error)")
+            throw compressionFailed(live, error)
         }
-        let huge = compressed.map { $0 > live.hugeThreshold } ?? true
-        let source = huge ? page : UnsafeRawBufferPointer(rebasing: scratch[..<compressed!])
+        let (source, huge) = storedForm(live, page, compressed: compressed, in: scratch)
         // At mem_limit a sub-page write fails as in zram: the tiering extensions would need the
         // slot lock this read-modify-write already holds.
         guard let handle = try allocate(live, length: source.count) else {

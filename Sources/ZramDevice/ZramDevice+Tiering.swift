@@ -121,8 +121,7 @@ extension ZramDevice {
         withUnsafeTemporaryAllocation(byteCount: live.pageSize, alignment: 16) { dst in
             let compressed: Int?
             do { compressed = try live.streams[0]!.compress(page, into: dst) } catch { return }
-            let huge = compressed.map { $0 > live.hugeThreshold } ?? true
-            let object = huge ? page : UnsafeRawBufferPointer(rebasing: dst[..<compressed!])
+            let (object, huge) = storedForm(live, page, compressed: compressed, in: dst)
             guard let handle = try? allocate(live, length: object.count) else { return }
             live.pool.write(handle, object)
             freeBackingBlock(live, state)
