@@ -150,12 +150,13 @@ $(LOADGEN): bench/loadgen/loadgen.c
 	cc -O2 -Wall -o $@ bench/loadgen/loadgen.c -lpthread -lm
 
 # zramd against memcached, Redis and nginx on loopback, same run: memory per page, GET/PUT/batch
-# throughput, GET latency while compact/recompress/writeback run, 1x/4x/16x scaling. QUICK=1: smoke run.
-PEERS_APT_PACKAGES := memcached redis-server redis-tools libmemcached-tools
-bench-peers: test-deps build-release $(CORPUS)
+# throughput and server CPU per request (one C loader for all four, bench/loadgen), GET latency while
+# compact/recompress/writeback run, 1x/4x/16x scaling. QUICK=1: smoke run.
+PEERS_APT_PACKAGES := memcached redis-server nginx-light
+bench-peers: test-deps build-release $(CORPUS) $(LOADGEN)
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(PEERS_APT_PACKAGES)"
 	mkdir -p bench/results
-	python3 bench/peers/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
+	python3 bench/peers/run.py --zramd .build/release/zramd --loader $(LOADGEN) --corpus $(CORPUS) \
 	  --out bench/results/peers.json $(if $(QUICK),--quick)
 
 # Tiering: zramd (mem_limit = 25 % of the compressed corpus x4, auto_writeback + promotion, SQLite backing
