@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3 chromium chromium-driver
 
 .PHONY: nbd-deps test-nbd bench-nbd
-.PHONY: deps test-deps apt-install run lint test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release
+.PHONY: deps test-deps apt-install run lint test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release profile-get
 .PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
 
 deps:
@@ -158,6 +158,12 @@ bench-peers: test-deps build-release $(CORPUS) $(LOADGEN)
 	mkdir -p bench/results
 	python3 bench/peers/run.py --zramd .build/release/zramd --loader $(LOADGEN) --corpus $(CORPUS) \
 	  --out bench/results/peers.json $(if $(QUICK),--quick)
+
+# perf profile of zramd's server during a bench/loadgen GET run (64 connections): the flat list is printed,
+# the loader's JSON, the list by DSO and the call graphs are in profile-get.txt.
+profile-get: build-release $(CORPUS) $(LOADGEN)
+	@$(MAKE) --no-print-directory apt-install PACKAGES="linux-perf curl"
+	bench/loadgen/profile.sh .build/release/zramd $(LOADGEN) $(CORPUS) profile-get.txt
 
 # Tiering: zramd (mem_limit = 25 % of the compressed corpus x4, auto_writeback + promotion, SQLite backing
 # store on the local disk) against memcached + extstore with the same RAM budget: 60 s of Zipf(0.99) GETs
