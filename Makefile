@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqli
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3 chromium chromium-driver
 
 .PHONY: nbd-deps test-nbd bench-nbd
-.PHONY: deps test-deps apt-install run lint test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release
+.PHONY: deps test-deps apt-install run lint test test-unit test-tsan test-asan test-api test-integration test-deploy bench bench-store bench-device bench-http bench-peers bench-tier build-release profile-get
 .PHONY: reliability-deps test-reliability test-fuzz-api test-fuzz-replay soak soak-fuzz-api soak-fuzz soak-model soak-asan
 
 deps:
@@ -142,25 +142,38 @@ bench-http: test-deps build-release bench-device
 	python3 bench/http/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
 	  --device-results bench/results/device.json --out bench/results/http.json
 
+# The one C load generator of bench-peers and bench-tier (HTTP, memcached text, Redis RESP).
+LOADGEN := .build/loadgen
+$(LOADGEN): bench/loadgen/loadgen.c
+	@$(MAKE) --no-print-directory apt-install PACKAGES="gcc libc6-dev"
+	mkdir -p $(dir $@)
+	cc -O2 -Wall -o $@ bench/loadgen/loadgen.c -lpthread -lm
+
 # zramd against memcached, Redis and nginx on loopback, same run: memory per page, GET/PUT/batch
-# throughput, GET latency while compact/recompress/writeback run, 1x/4x/16x scaling. QUICK=1: smoke run.
-PEERS_APT_PACKAGES := memcached redis-server redis-tools libmemcached-tools
-bench-peers: test-deps build-release $(CORPUS)
+# throughput and server CPU per request (one C loader for all four, bench/loadgen), GET latency while
+# compact/recompress/writeback run, 1x/4x/16x scaling. QUICK=1: smoke run.
+PEERS_APT_PACKAGES := memcached redis-server nginx-light
+bench-peers: test-deps build-release $(CORPUS) $(LOADGEN)
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(PEERS_APT_PACKAGES)"
 	mkdir -p bench/results
-	python3 bench/peers/run.py --zramd .build/release/zramd --corpus $(CORPUS) \
+	python3 bench/peers/run.py --zramd .build/release/zramd --loader $(LOADGEN) --corpus $(CORPUS) \
 	  --out bench/results/peers.json $(if $(QUICK),--quick)
+
+# perf profile of zramd's server during a bench/loadgen GET run (64 connections): the flat list is printed,
+# the loader's JSON, the list by DSO and the call graphs are in profile-get.txt.
+profile-get: build-release $(CORPUS) $(LOADGEN)
+	@$(MAKE) --no-print-directory apt-install PACKAGES="linux-perf curl"
+	bench/loadgen/profile.sh .build/release/zramd $(LOADGEN) $(CORPUS) profile-get.txt
 
 # Tiering: zramd (mem_limit = 25 % of the compressed corpus x4, auto_writeback + promotion, SQLite backing
 # store on the local disk) against memcached + extstore with the same RAM budget: 60 s of Zipf(0.99) GETs
 # with 10 % PUTs each (and a zramd with every page in RAM as a reference), interleaved rounds, one C loader
-# (bench/tier/tierload.c) for all. About 4 minutes;
+# (bench/loadgen/loadgen.c) for all. About 4 minutes;
 # TIER_SECONDS=6 for a smoke run.
-TIER_APT_PACKAGES := memcached gcc libc6-dev python3
+TIER_APT_PACKAGES := memcached python3
 TIER_SECONDS ?= 60
-bench-tier: deps build-release $(CORPUS)
+bench-tier: deps build-release $(CORPUS) $(LOADGEN)
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TIER_APT_PACKAGES)"
-	mkdir -p bench/results .build
-	cc -O2 -Wall -o .build/tierload bench/tier/tierload.c -lpthread -lm
-	python3 bench/tier/run.py --zramd .build/release/zramd --loader .build/tierload --corpus $(CORPUS) \
+	mkdir -p bench/results
+	python3 bench/tier/run.py --zramd .build/release/zramd --loader $(LOADGEN) --corpus $(CORPUS) \
 	  --out bench/results/tier.json --seconds $(TIER_SECONDS)

@@ -52,19 +52,27 @@ def write_sample_files(work, corpus, slots):
     open(os.path.join(work, "batch.bin"), "wb").write(corpus[:64 * PAGE])
 
 
-def start_nginx(work, port):
-    """nginx with 2 workers serving `work` (page.bin, batch.bin) on 127.0.0.1:port."""
+def start_nginx(work, port, root=None, put_location=None):
+    """nginx with 2 workers serving `root` (default `work`: page.bin, batch.bin) on 127.0.0.1:port.
+    put_location (e.g. "/pages/"): PUT below it stores the body as a file (WebDAV module); its
+    temp files go under `root`, so that storing is a rename within one file system."""
     conf = os.path.join(work, "nginx.conf")
+    root = root or work
+    temp = os.path.join(root, ".body-temp") if put_location else work
+    dav = f"location {put_location} {{ dav_methods PUT; client_max_body_size 1m; }}" if put_location else ""
+    # as root the workers keep root's uid, so that they can write into a temp dir only root may enter
+    user = "user root;" if put_location and os.geteuid() == 0 else ""
     open(conf, "w").write(f"""
 worker_processes 2;
+{user}
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
-    client_body_temp_path {work};
-    server {{ listen 127.0.0.1:{port}; root {work}; }}
+    client_body_temp_path {temp};
+    server {{ listen 127.0.0.1:{port}; root {root}; {dav} }}
 }}
 """)
     p = subprocess.Popen(["nginx", "-c", conf, "-g", "daemon off;"])

@@ -3,12 +3,15 @@
 
 1. memory: RSS growth per stored page (corpus loaded, then a random half overwritten),
    zramd lz4 and zstd vs memcached and Redis, each a fresh process;
-2. throughput: single-page GET/PUT at 16 and 64 connections (wrk for zramd and nginx,
-   memaslap for memcached, redis-benchmark for Redis), batch of 64 (zramd batch GET,
-   memcached multiget, Redis MGET), interleaved rounds, medians;
+2. throughput: single-page GET and PUT/set at 16 and 64 connections and a batch of 64 pages
+   (zramd batch GET, memcached multi-key get, Redis MGET, nginx one 256 KiB file) for all four
+   servers with one C loader (bench/loadgen/loadgen.c: closed loop, one request in flight per
+   connection, same keys and values for every server; nginx serves each page as a file, PUT by
+   WebDAV), interleaved rounds, medians; next to req/s, each server's CPU time per request
+   (utime + stime of the process and its children) and the loader's own;
 3. latency isolation: zramd GET p50/p99/p999 at a constant rate (latency from the scheduled
    send time) while nothing, compact, recompress (zstd level 19) and writeback run;
-4. scaling: zramd with 1x, 4x, 16x the corpus: GET ops/s and RSS bytes per page.
+4. scaling: zramd with 1x, 4x, 16x the corpus: GET ops/s (the same loader) and RSS bytes per page.
 Writes bench/results/peers.json.
 """
 import argparse, http.client, json, os, random, re, selectors, shutil, signal, socket, statistics, subprocess
@@ -17,7 +20,7 @@ import sys, tempfile, threading, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (PAGE, free_port, load_zramd, rss_bytes, start_nginx, start_zramd, stop, wait_tcp,  # noqa: E402
-                      wrk, wrk_env, write_sample_files, zramd_attr, zramd_read)
+                      zramd_attr, zramd_read)
 
 PROCS = []  # every server this script started, stopped in main's finally
 
@@ -51,7 +54,7 @@ def mc_key(i):
     return f"key:{i:012d}".encode()
 
 
-def redis_key(i):  # what redis-benchmark -r generates for key:__rand_int__
+def redis_key(i):  # the loader's key names too
     return f"key:{i:012d}".encode()
 
 
@@ -98,26 +101,27 @@ def put_zramd_items(port, items):
         assert r.status == 204, r.status
 
 
-def memaslap(work, port, conns, seconds, kind, division=1):
-    cfg = os.path.join(work, f"memaslap-{kind}.cfg")
-    setp, getp = (1.0, 0.0) if kind == "set" else (0.0, 1.0)
-    open(cfg, "w").write(f"key\n16 16 1\nvalue\n{PAGE} {PAGE} 1\ncmd\n0 {setp}\n1 {getp}\n")
-    out = subprocess.run(["memcaslap", "-s", f"127.0.0.1:{port}", "-T", "2", "-c", str(conns), "-t", f"{seconds}s",
-                          "-F", cfg, "-d", str(division), "-w", "1k"],
-                         capture_output=True, text=True, timeout=seconds + 120).stdout
-    m = re.findall(r"TPS:\s*(\d+)", out)
-    if not m:
-        raise RuntimeError(f"memaslap output:\n{out}")
-    return float(m[-1])
-
-
-def redis_bench(port, conns, requests, keyspace, *command, test=None):
-    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(conns), "-n", str(requests),
-            "-r", str(keyspace), "--threads", "2", "--csv"]
-    argv += ["-t", test, "-d", str(PAGE)] if test else list(command)
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True).stdout
-    row = [line for line in out.splitlines() if line and not line.startswith('"test"')][-1]
-    return float(row.split(",")[1].strip('"'))
+def loadgen(args, proto, port, mode="run", op="get", conns=16, seconds=None, keys=None, pid=None,
+            path_fmt=None, batch=1, seed=42):
+    """One run of bench/loadgen; its JSON. Any failed request (bad status, miss, a body that is not
+    the key's page, a closed connection) stops the benchmark."""
+    argv = [args.loader, "--proto", proto, "--port", str(port), "--keys", str(keys or args.slots),
+            "--values", args.corpus, "--mode", mode, "--conns", str(conns), "--seed", str(seed)]
+    if mode == "run":
+        argv += ["--op", op, "--seconds", str(seconds or args.seconds)]
+    if pid:
+        argv += ["--server-pid", str(pid)]
+    if path_fmt:
+        argv += ["--path-fmt", path_fmt]
+    if batch > 1:
+        argv += ["--batch", str(batch)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=(seconds or args.seconds) + 600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {out.stderr}")
+    r = json.loads(out.stdout)
+    if r["failed"]:
+        raise RuntimeError(f"{' '.join(argv)}: {r['failed']} failed requests, first: {r['first_error']}")
+    return r
 
 
 # ---------------------------------------------------------------- constant-rate latency loader
@@ -232,50 +236,72 @@ def memory(args, work, corpus, slots, rows):
     return out
 
 
-def throughput(args, work, corpus, slots, nginx_port):
+SERVERS = ("zramd", "nginx", "memcached", "redis")
+OPS = ("get", "put")
+CONNS = (16, 64)
+BATCH = 64
+# what each run keeps, medians of the rounds
+FIELDS = ("req_s", "server_cpu_us_per_req", "loader_cpu_us_per_req", "p50_us", "p99_us", "p999_us")
+
+
+def throughput(args, work, nginx, nginx_port):
+    """Every server with the corpus stored (key k = page k), then interleaved rounds: for each connection
+    count and op, zramd, nginx, memcached, Redis in turn; then the batch runs."""
     zport, mport, rport = free_port(), free_port(), free_port()
-    z = start_zramd(args.zramd, work, zport, str(slots * PAGE), log="zramd-tput.log")
+    z = start_zramd(args.zramd, work, zport, str(args.slots * PAGE), log="zramd-tput.log")
     PROCS.append(z)
-    load_zramd(zport, corpus)
     m = start_memcached(work, mport)
     r = start_redis(work, rport)
-    items = [(i, corpus[i * PAGE:(i + 1) * PAGE]) for i in range(slots)]
-    load_memcached(mport, items)
-    load_redis(rport, items)
-    env = wrk_env(work, slots)
-    sec = args.seconds
-    est = {}  # redis-benchmark is sized in requests: aim at `sec` seconds from the last round's rate
+    target = {"zramd": ("http", zport, z.pid, None), "nginx": ("http", nginx_port, nginx.pid, "/pages/%d"),
+              "memcached": ("memcache", mport, m.pid, None), "redis": ("redis", rport, r.pid, None)}
+    for name in ("zramd", "memcached", "redis"):  # nginx's pages are files already
+        proto, port, _, _ = target[name]
+        loadgen(args, proto, port, mode="load")
+    batch_target = {"zramd": "/dev/zram0/pages?from=%d&count=" + str(BATCH), "nginx": "/batch.bin"}
 
-    def rb(name, conns, *cmd, test=None, default=60000):
-        n = int(max(2000, est.get(name, default) * sec))
-        v = redis_bench(rport, conns, n, slots, *cmd, test=test)
-        est[name] = v
-        return v
+    def run(name, op, conns, seed, batch=1, seconds=None):
+        proto, port, pid, path = target[name]
+        return loadgen(args, proto, port, op=op, conns=conns, pid=pid, seed=seed, batch=batch, seconds=seconds,
+                       path_fmt=batch_target.get(name) if batch > 1 else path)
 
-    mget = ["MGET"] + ["key:__rand_int__"] * 64
-    runs = {}
+    for name in SERVERS:  # warm-up: connections, caches, nginx's open files; not counted
+        run(name, "get", 16, 0, seconds=1)
+    runs = {name: {op: {f"c{c}": [] for c in CONNS} for op in OPS} for name in SERVERS}
+    batch = {name: [] for name in SERVERS}
     for rnd_ in range(args.rounds):
-        for conns in (16, 64):
-            plan = [
-                ("nginx_static", lambda c=conns: wrk(nginx_port, "static.lua", c, sec, env)["req_s"]),
-                ("zramd_get", lambda c=conns: wrk(zport, "get.lua", c, sec, env)["req_s"]),
-                ("memcached_get", lambda c=conns: memaslap(work, mport, c, sec, "get")),
-                ("redis_get", lambda c=conns: rb(f"get{c}", c, test="get")),
-                ("zramd_put", lambda c=conns: wrk(zport, "put.lua", c, sec, env)["req_s"]),
-                ("memcached_set", lambda c=conns: memaslap(work, mport, c, sec, "set")),
-                ("redis_set", lambda c=conns: rb(f"set{c}", c, test="set")),
-            ]
-            for name, fn in plan:
-                runs.setdefault(f"{name}_c{conns}", []).append(fn())
-        # batches of 64 pages, 16 connections: MB/s of page data
-        runs.setdefault("zramd_batch64_mb_s", []).append(wrk(zport, "batch_get.lua", 16, sec, env)["req_s"] * 64 * PAGE / 1e6)
-        runs.setdefault("memcached_multiget64_mb_s", []).append(memaslap(work, mport, 16, sec, "get", 64) * PAGE / 1e6)
-        runs.setdefault("redis_mget64_mb_s", []).append(rb("mget", 16, *mget, default=3000) * 64 * PAGE / 1e6)
-        runs.setdefault("nginx_static_256k_mb_s", []).append(wrk(nginx_port, "static_batch.lua", 16, sec, env)["req_s"] * 64 * PAGE / 1e6)
-        print(f"throughput round {rnd_ + 1}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in runs.items()), flush=True)
+        seed = rnd_ + 1  # every server gets the same key sequence within a round
+        for conns in CONNS:
+            for op in OPS:
+                for name in SERVERS:
+                    x = run(name, op, conns, seed)
+                    runs[name][op][f"c{conns}"].append({k: x[k] for k in FIELDS})
+                    print(f"round {rnd_ + 1} {op} c{conns} {name}: {x['req_s']:.0f} req/s, server "
+                          f"{x['server_cpu_us_per_req']:.1f} µs CPU/req, loader {x['loader_cpu_us_per_req']:.1f}, "
+                          f"p99 {x['p99_us']:.0f} µs", flush=True)
+        for name in SERVERS:  # 64 pages per request, 16 connections
+            x = run(name, "get", 16, seed, batch=BATCH)
+            batch[name].append({"mb_s": x["req_s"] * BATCH * PAGE / 1e6, **{k: x[k] for k in FIELDS}})
+        print(f"round {rnd_ + 1} batch of {BATCH}: " + ", ".join(f"{n} {v[-1]['mb_s']:.0f} MB/s" for n, v in batch.items()),
+              flush=True)
     for p in (z, m, r):
         stop(p)
-    return {k: {"median": statistics.median(v), "rounds": v} for k, v in runs.items()}
+
+    def med(rows):
+        return {**{k: statistics.median(x[k] for x in rows) for k in rows[0]}, "rounds": rows}
+
+    out = {name: {op: {c: med(v) for c, v in ops.items()} for op, ops in runs[name].items()} for name in SERVERS}
+    out["batch64"] = {name: med(v) for name, v in batch.items()}
+    # The loader's own cost per request, over every single-page run against each server.
+    loader = {}
+    for name in SERVERS:
+        rows = [x for op in OPS for c in CONNS for x in runs[name][op][f"c{c}"]]
+        lcpu = statistics.median(x["loader_cpu_us_per_req"] for x in rows)
+        loader[name] = {"loader_cpu_us_per_req": lcpu, "loader_req_per_cpu_s": 1e6 / lcpu,
+                        "server_cpu_us_per_req": statistics.median(x["server_cpu_us_per_req"] for x in rows),
+                        "loader_over_server_cpu": lcpu / statistics.median(x["server_cpu_us_per_req"] for x in rows),
+                        "max_req_s": max(x["req_s"] for x in rows)}
+    out["loader"] = loader
+    return out
 
 
 def latency(args, work, corpus, slots):
@@ -349,10 +375,11 @@ def scaling(args, work, corpus, slots):
             load_zramd(port, corpus, first_slot=c * slots)
         time.sleep(0.5)
         rss1 = rss_bytes(z.pid)
-        env = wrk_env(work, k * slots)
-        gets = [wrk(port, "get.lua", 16, args.seconds, env)["req_s"] for _ in range(args.rounds)]
+        runs = [loadgen(args, "http", port, conns=16, keys=k * slots, pid=z.pid, seed=i + 1) for i in range(args.rounds)]
+        gets = [x["req_s"] for x in runs]
         out[f"x{k}"] = {"pages": k * slots, "bytes_per_page": (rss1 - rss0) / (k * slots),
-                        "get_c16_req_s": statistics.median(gets), "get_rounds": gets}
+                        "get_c16_req_s": statistics.median(gets), "get_rounds": gets,
+                        "get_c16_server_cpu_us_per_req": statistics.median(x["server_cpu_us_per_req"] for x in runs)}
         stop(z)
         print(f"scaling x{k}: {out[f'x{k}']['bytes_per_page']:.0f} B/page, GET c16 {statistics.median(gets):.0f}/s", flush=True)
     return out
@@ -363,32 +390,47 @@ def main():
     ap.add_argument("--zramd", required=True)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--loader", required=True, help="the built bench/loadgen/loadgen.c")
     ap.add_argument("--quick", action="store_true", help="~3-minute smoke run")
     ap.add_argument("--only", default="memory,throughput,latency,scaling")
     args = ap.parse_args()
-    args.seconds, args.rounds, args.lat_seconds, args.rate = (2, 1, 4, 2000) if args.quick else (4, 3, 10, 2000)
+    args.seconds, args.rounds, args.lat_seconds, args.rate = (2, 1, 4, 2000) if args.quick else (3, 5, 10, 2000)
     args.scales = (1, 4) if args.quick else (1, 4, 16)
     args.lat_scale = 1 if args.quick else 4
     only = args.only.split(",")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # run the finally below
 
     work = tempfile.mkdtemp(prefix="zbench-peers-")
+    # nginx's pages are files in RAM (tmpfs) when there is one, as the other servers' are
+    www = tempfile.mkdtemp(prefix="zbench-peers-www-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     corpus = open(args.corpus, "rb").read()
-    slots = len(corpus) // PAGE
+    slots = args.slots = len(corpus) // PAGE
     corpus = corpus[:slots * PAGE]
-    write_sample_files(work, corpus, slots)
+    os.makedirs(os.path.join(www, "pages"))
+    for k in range(slots):  # the file of key k holds page k, like every other server's key k
+        open(os.path.join(www, "pages", str(k)), "wb").write(corpus[k * PAGE:(k + 1) * PAGE])
+    open(os.path.join(www, "page.bin"), "wb").write(corpus[:PAGE])
+    open(os.path.join(www, "batch.bin"), "wb").write(corpus[:64 * PAGE])
+    fs = subprocess.run(["stat", "-f", "-c", "%T", www], capture_output=True, text=True).stdout.strip()
     res = {"slots": slots, "seconds_per_run": args.seconds, "rounds": args.rounds, "quick": args.quick,
-           "latency_rate_per_s": args.rate}
+           "latency_rate_per_s": args.rate, "nginx_root_fs": fs, "cores": os.cpu_count(),
+           "loadavg_start": os.getloadavg()[0],
+           "loader": "bench/loadgen/loadgen.c: C, epoll, one thread, closed loop, one request in flight per "
+                     "connection, no pipelining; keys uniform over the corpus's 14,336 slots, key k holds page k; "
+                     "zramd GET/PUT /dev/zram0/pages/K, nginx GET/PUT (WebDAV) /pages/K (one file per page, "
+                     "tmpfs), memcached get/set and Redis GET/SET of key:%012d",
+           "cpu_per_req": "utime + stime + cutime + cstime (/proc/PID/stat fields 14-17) of the server and its live "
+                          "descendants (nginx: master and workers) over the run, divided by the requests answered"}
     nginx = None
     t_start = time.time()
     try:
         nginx_port = free_port()
-        nginx = start_nginx(work, nginx_port)
+        nginx = start_nginx(work, nginx_port, root=www, put_location="/pages/")
         rows = []
         if "memory" in only:
             res["memory"] = memory(args, work, corpus, slots, rows)
         if "throughput" in only:
-            res["throughput"] = throughput(args, work, corpus, slots, nginx_port)
+            res["throughput"] = throughput(args, work, nginx, nginx_port)
         if "latency" in only:
             res["latency"] = latency(args, work, corpus, slots)
         if "scaling" in only:
@@ -398,6 +440,7 @@ def main():
             stop(p)
         stop(nginx, signal.SIGQUIT)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(www, ignore_errors=True)
 
     if "memory" in res:
         mem = {k: v["bytes_per_page_loaded"] for k, v in res["memory"].items()}
@@ -409,19 +452,45 @@ def main():
         res["rss_per_page_overwritten_vs_memcached"] = ov["zramd_lz4"] / ov["memcached"]
         res["rss_per_page_overwritten_vs_redis"] = ov["zramd_lz4"] / ov["redis"]
     if "throughput" in res:
-        t = {k: v["median"] for k, v in res["throughput"].items()}
-        res["get_vs_nginx"] = min(t[f"zramd_get_c{c}"] / t[f"nginx_static_c{c}"] for c in (16, 64))
-        res["get_vs_memcached"] = min(t[f"zramd_get_c{c}"] / t[f"memcached_get_c{c}"] for c in (16, 64))
-        res["get_vs_redis"] = min(t[f"zramd_get_c{c}"] / t[f"redis_get_c{c}"] for c in (16, 64))
-        res["put_vs_nginx"] = min(t[f"zramd_put_c{c}"] / t[f"nginx_static_c{c}"] for c in (16, 64))
-        res["put_vs_memcached"] = min(t[f"zramd_put_c{c}"] / t[f"memcached_set_c{c}"] for c in (16, 64))
-        res["batch_mb_s_vs_redis_mget"] = t["zramd_batch64_mb_s"] / t["redis_mget64_mb_s"]
-        res["batch_mb_s_vs_memcached_multiget"] = t["zramd_batch64_mb_s"] / t["memcached_multiget64_mb_s"]
+        t = res["throughput"]
+
+        def worse(op, peer, peer_op=None, key="req_s"):
+            """zramd over the peer at 16 and 64 connections; the worse of the two (req/s: the lower ratio,
+            CPU per request: the higher)."""
+            ratios = [t["zramd"][op][f"c{c}"][key] / t[peer][peer_op or op][f"c{c}"][key] for c in CONNS]
+            return min(ratios) if key == "req_s" else max(ratios)
+
+        for peer in ("memcached", "redis", "nginx"):
+            res[f"get_vs_{peer}"] = worse("get", peer)
+            res[f"get_cpu_per_req_vs_{peer}"] = worse("get", peer, key="server_cpu_us_per_req")
+            res[f"put_cpu_per_req_vs_{peer}"] = worse("put", peer, key="server_cpu_us_per_req")
+        # nginx's ceiling: zramd's PUT against nginx's GET of the same page as a file (as before); and against
+        # nginx storing the page as a file (WebDAV PUT)
+        res["put_vs_nginx"] = worse("put", "nginx", "get")
+        res["put_vs_nginx_dav_put"] = worse("put", "nginx")
+        res["put_vs_memcached"] = worse("put", "memcached")
+        res["put_vs_redis"] = worse("put", "redis")
+        b = t["batch64"]
+        res["batch_mb_s_vs_redis_mget"] = b["zramd"]["mb_s"] / b["redis"]["mb_s"]
+        res["batch_mb_s_vs_memcached_multiget"] = b["zramd"]["mb_s"] / b["memcached"]["mb_s"]
+        res["batch_mb_s_vs_nginx_256k_file"] = b["zramd"]["mb_s"] / b["nginx"]["mb_s"]
+        # the loader's CPU per request over the server's (each server's single-page runs, medians)
+        res["loader_over_server_cpu_max"] = max(v["loader_over_server_cpu"] for v in t["loader"].values())
+        print("\n| server | op | req/s c16 | req/s c64 | server µs CPU/req c16 | c64 | loader µs CPU/req c16 | c64 | p99 µs c16 | c64 |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name in SERVERS:
+            for op in OPS:
+                x = [t[name][op][f"c{c}"] for c in CONNS]
+                print(f"| {name} | {op} | " + " | ".join(f"{v['req_s']:.0f}" for v in x) + " | "
+                      + " | ".join(f"{v['server_cpu_us_per_req']:.1f}" for v in x) + " | "
+                      + " | ".join(f"{v['loader_cpu_us_per_req']:.1f}" for v in x) + " | "
+                      + " | ".join(f"{v['p99_us']:.0f}" for v in x) + " |")
     if "latency" in res:
         idle = res["latency"]["idle"]["p99_us"]
         for op in ("recompress", "writeback", "compact"):
             res[f"p99_{op}_vs_idle"] = res["latency"][op]["p99_us"] / idle
     res["wall_seconds"] = time.time() - t_start
+    res["loadavg_end"] = os.getloadavg()[0]
     for k in sorted(res):
         if isinstance(res[k], float):
             print(f"{k} = {res[k]:.3f}")

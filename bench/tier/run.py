@@ -13,7 +13,7 @@ memcached with extstore, same RAM budget, same keys and values, same loader, sam
    every key and set again the evicted ones, until none is missing or --fill-passes run out);
 4. a warm-up of --warmup s each, then --rounds interleaved rounds (zramd, memcached, ...) of
    --seconds/--rounds s: Zipf(--zipf) GETs with --put PUTs, closed loop, --conns connections,
-   bench/tier/tierload (C, epoll) for both protocols;
+   bench/loadgen/loadgen (C, epoll) for both protocols;
 5. RSS of both servers sampled every 0.2 s while the rounds run.
 Writes bench/results/tier.json.
 """
@@ -37,7 +37,7 @@ def rss_parts(pid):
     return out
 
 
-def tierload(args, proto, port, mode, seconds=0, conns=None):
+def loadgen(args, proto, port, mode, seconds=0, conns=None):
     argv = [args.loader, "--proto", proto, "--port", str(port), "--keys", str(args.keys), "--values", args.corpus,
             "--mode", mode, "--conns", str(conns or args.conns), "--threads", str(args.threads),
             "--zipf", str(args.zipf), "--put", str(args.put), "--seed", str(args.seed)]
@@ -45,7 +45,7 @@ def tierload(args, proto, port, mode, seconds=0, conns=None):
         argv += ["--seconds", str(seconds)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 600)
     if out.returncode != 0:
-        raise RuntimeError(f"tierload failed: {out.stderr}")
+        raise RuntimeError(f"loadgen failed: {out.stderr}")
     r = json.loads(out.stdout)
     r["get_req_s"] = r["gets"] / r["seconds"]
     return r
@@ -109,7 +109,7 @@ def compressed_size(args, work):
     os.makedirs(work)
     z = start_zramd(args.zramd, work, port, str(args.keys * PAGE), log="zramd-nolimit.log")
     PROCS.append(z)
-    r = tierload(args, "http", port, "load", conns=16)
+    r = loadgen(args, "http", port, "load", conns=16)
     assert r["failed"] == 0, r
     snap = zramd_snapshot(port)["mm_stat"]
     if not args.ram_reference:
@@ -120,7 +120,7 @@ def compressed_size(args, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--zramd", required=True)
-    ap.add_argument("--loader", required=True, help="the built bench/tier/tierload")
+    ap.add_argument("--loader", required=True, help="the built bench/loadgen/loadgen.c")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seconds", type=float, default=60, help="measured seconds per server, split over --rounds")
@@ -149,10 +149,10 @@ def main():
     res = {"keys": args.keys, "corpus_pages": corpus_pages, "copies": args.copies, "zipf": args.zipf,
            "put_ratio": args.put, "conns": args.conns, "loader_threads": args.threads, "rounds": args.rounds,
            "seconds_per_server": args.seconds, "warmup_seconds": args.warmup, "workdir_fs": fs,
-           "loader": "bench/tier/tierload (C, epoll, closed loop, one request in flight per connection) for both "
+           "loader": "bench/loadgen/loadgen (C, epoll, closed loop, one request in flight per connection) for both "
                      "servers: HTTP/1.1 GET/PUT /dev/zram0/pages/K for zramd, text get/set key:%012d for memcached",
-           "values": "key k holds corpus page k % 14336 (load); a PUT writes a corpus page drawn from the seeded "
-                     "generator; keys drawn by Zipf rank, ranks mapped to keys by a seeded permutation"}
+           "values": f"key k holds corpus page k % {corpus_pages}, written by the load and by every PUT; keys drawn "
+                     "by Zipf rank, ranks mapped to keys by a seeded permutation"}
     t_start = time.time()
     try:
         # 1. compressed size and budget
@@ -191,19 +191,19 @@ def main():
 
         # 3. load
         t = time.time()
-        zl = tierload(args, "http", zport, "load", conns=16)
+        zl = loadgen(args, "http", zport, "load", conns=16)
         res["zramd_load"] = {"seconds": time.time() - t, "failed": zl["failed"], "after": zramd_snapshot(zport)}
         t = time.time()
         # Every key with a 10-byte value first, so that the slab class of extstore's in-memory item headers
         # owns its ~6 pages before the 4 KiB values take the budget (memcached's automover does not move
         # them there within minutes); then the 4 KiB values over one connection, which lets the flusher keep
         # up; then GET every key and set the evicted ones again until none is missing.
-        tierload(args, "memcache", mport, "small", conns=16)
-        ml = tierload(args, "memcache", mport, "load", conns=1)
+        loadgen(args, "memcache", mport, "small", conns=16)
+        ml = loadgen(args, "memcache", mport, "load", conns=1)
         fills = []
         for _ in range(args.fill_passes):
             time.sleep(1)
-            f = tierload(args, "memcache", mport, "fill", conns=1)
+            f = loadgen(args, "memcache", mport, "fill", conns=1)
             fills.append(f["misses"])
             if f["misses"] == 0:
                 break
@@ -218,10 +218,10 @@ def main():
             time.sleep(0.5)
 
         # 4. warm-up, then interleaved rounds
-        warm = {"zramd": tierload(args, "http", zport, "run", args.warmup),
-                "memcached": tierload(args, "memcache", mport, "run", args.warmup)}
+        warm = {"zramd": loadgen(args, "http", zport, "run", args.warmup),
+                "memcached": loadgen(args, "memcache", mport, "run", args.warmup)}
         if args.ram_reference:
-            warm["zramd_all_in_ram"] = tierload(args, "http", rport, "run", args.warmup)
+            warm["zramd_all_in_ram"] = loadgen(args, "http", rport, "run", args.warmup)
         res["warmup"] = {k: {x: v[x] for x in ("req_s", "p99_us", "failed")} for k, v in warm.items()}
         sampler = RssSampler({"zramd": z.pid, "memcached": m.pid})
         sampler.start()
@@ -233,7 +233,7 @@ def main():
         zram_gets = zram_bd_reads = 0
         for r in range(args.rounds):
             b = zramd_snapshot(zport)
-            zr = tierload(args, "http", zport, "run", per)
+            zr = loadgen(args, "http", zport, "run", per)
             a = zramd_snapshot(zport)
             zr["bd_reads"] = a["bd_stat"]["bd_reads"] - b["bd_stat"]["bd_reads"]
             zr["ram_hit_ratio"] = 1 - zr["bd_reads"] / zr["gets"] if zr["gets"] else None
@@ -241,13 +241,13 @@ def main():
             zram_bd_reads += zr["bd_reads"]
             rounds["zramd"].append(zr)
             b = mc_stats(mport)
-            mr = tierload(args, "memcache", mport, "run", per)
+            mr = loadgen(args, "memcache", mport, "run", per)
             a = mc_stats(mport)
             mr["get_extstore"] = a["get_extstore"] - b["get_extstore"]
             mr["ram_hit_ratio"] = 1 - mr["get_extstore"] / mr["gets"] if mr["gets"] else None
             rounds["memcached"].append(mr)
             if args.ram_reference:
-                rounds["zramd_all_in_ram"].append(tierload(args, "http", rport, "run", per))
+                rounds["zramd_all_in_ram"].append(loadgen(args, "http", rport, "run", per))
                 x = rounds["zramd_all_in_ram"][-1]
                 print(f"round {r + 1}: zramd all in RAM {x['req_s']:.0f} req/s p99 {x['p99_us']} µs failed {x['failed']}",
                       flush=True)
