@@ -54,8 +54,10 @@ public final class HTTPServer: Sendable {
         else { return }
         // No new connections from here on (the front door owns the listening socket).
         door.stop()
-        core.draining.store(true, ordering: .relaxed)
-        core.lifecycle.wait(until: { $0.inFlight == 0 }, deadline: PThreadCondition.deadline(after: Double(graceNanos) / 1e9))
+        core.draining.store(true, ordering: .sequentiallyConsistent)
+        core.lifecycle.wait(
+            until: { [core] _ in core.inFlight.load(ordering: .sequentiallyConsistent) == 0 },
+            deadline: PThreadCondition.deadline(after: Double(graceNanos) / 1e9))
         // No suspension may start from here on, and every one still running must resume first.
         core.lifecycle.withLock { $0.closed = true }
         core.lifecycle.wait(until: { $0.suspended == 0 })

@@ -8,8 +8,6 @@ import ZSync
 /// `@unchecked Sendable`: the stored properties are immutable, atomic, or behind `lifecycle`.
 final class ServerCore: @unchecked Sendable {
     struct Lifecycle: Sendable {
-        /// Requests handed to the handler and not yet completed.
-        var inFlight = 0
         /// Connections suspended for a worker and not yet resumed.
         var suspended = 0
         /// Set once shutdown is past its grace: no more suspensions (MHD_stop_daemon would hang).
@@ -30,6 +28,9 @@ final class ServerCore: @unchecked Sendable {
     let background: WorkerPool
     let observer: (@Sendable (RequestOutcome) -> Void)?
     let lifecycle = Watched(Lifecycle())
+    /// Requests handed to the handler and not yet completed. An atomic, not part of
+    /// `lifecycle`: counted twice per request, and only a stopping server waits for it.
+    let inFlight = Atomic<Int>(0)
     /// Connections libmicrohttpd serves.
     let connections = Atomic<Int>(0)
     /// Connections the front door holds until their first request head is complete.
@@ -173,7 +174,7 @@ final class ServerCore: @unchecked Sendable {
     }
 
     private func dispatch(_ context: RequestContext, _ connection: OpaquePointer) -> MHD_Result {
-        lifecycle.withLock { $0.inFlight += 1 }
+        inFlight.add(1, ordering: .sequentiallyConsistent)
         context.routed = true
         let request = makeRequest(context, ConnectionRef(raw: connection))
         switch handler.route(request) {
@@ -273,7 +274,11 @@ final class ServerCore: @unchecked Sendable {
     func completed(_ context: RequestContext, _ connection: OpaquePointer?, _ termination: MHD_RequestTerminationCode) {
         if let connection { Self.connectionState(connection)?.waitingSince.store(MonotonicClock.nanoseconds(), ordering: .relaxed) }
         if context.claimed > 0 { bodyMemory.subtract(context.claimed, ordering: .relaxed) }
-        if context.routed { lifecycle.withLock { $0.inFlight -= 1 } }
+        if context.routed {
+            // Once draining, the stopping thread may be waiting for the last one: wake it.
+            let left = inFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
+            if left == 0, draining.load(ordering: .sequentiallyConsistent) { lifecycle.withLock { _ in } }
+        }
         observer?(
             RequestOutcome(
                 route: context.route, status: context.status, durationNanos: MonotonicClock.nanoseconds() - context.startNanos,

@@ -41,10 +41,18 @@ public protocol Codec: Sendable {
     var pageSize: Int { get }
     /// Creates one stream with its own library contexts and scratch buffers.
     func makeStream() throws(CodecError) -> any CodecStream
+    /// Restores one page with no stream, for a backend whose decoder keeps no state (lz4,
+    /// lz4hc, lzo): a read then claims nothing from the pool. False (nothing done) when the
+    /// backend decodes only with a stream.
+    /// - Throws: as `CodecStream.decompress`.
+    func decompressWithoutStream(_ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer) throws(CodecError) -> Bool
 }
 
 extension Codec {
     public var isFast: Bool { false }
+    public func decompressWithoutStream(_ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer) throws(CodecError) -> Bool {
+        false
+    }
 }
 
 /// A compression context used by one thread at a time (the pool's mutex guarantees it).

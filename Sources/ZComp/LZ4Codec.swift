@@ -19,6 +19,13 @@ public struct LZ4Codec: Codec {
         self.pageSize = pageSize
     }
 
+    public func decompressWithoutStream(
+        _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) -> Bool {
+        try LZ4Block.decompress(src, into: page, pageSize: pageSize)
+        return true
+    }
+
     public func makeStream() throws(CodecError) -> any CodecStream {
         LZ4Stream(pageSize: pageSize, acceleration: Int32(acceleration))
     }

@@ -17,6 +17,13 @@ public struct LZ4HCCodec: Codec {
         self.pageSize = pageSize
     }
 
+    public func decompressWithoutStream(
+        _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) -> Bool {
+        try LZ4Block.decompress(src, into: page, pageSize: pageSize)
+        return true
+    }
+
     public func makeStream() throws(CodecError) -> any CodecStream {
         LZ4HCStream(pageSize: pageSize, level: Int32(level))
     }

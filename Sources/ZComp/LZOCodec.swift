@@ -29,6 +29,13 @@ public struct LZOCodec: Codec {
     public func makeStream() throws(CodecError) -> any CodecStream {
         LZOStream(pageSize: pageSize)
     }
+
+    public func decompressWithoutStream(
+        _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
+    ) throws(CodecError) -> Bool {
+        try LZOStream.decompress(src, into: page, pageSize: pageSize)
+        return true
+    }
 }
 
 /// One lzo context: work memory plus a worst-case output buffer, because lzo1x_1_compress
@@ -65,6 +72,11 @@ final class LZOStream: CodecStream {
     }
 
     func decompress(_ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer) throws(CodecError) {
+        try Self.decompress(src, into: page, pageSize: pageSize)
+    }
+
+    /// The decoder, which needs no stream state.
+    static func decompress(_ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer, pageSize: Int) throws(CodecError) {
         let (s, p) = try Backend.checkDecompressBuffers(src, page, pageSize)
         var length = lzo_uint(pageSize)
         let status = lzo1x_decompress_safe(

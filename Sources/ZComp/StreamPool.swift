@@ -85,7 +85,9 @@ public final class StreamPool: Sendable {
         _ src: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer
     ) throws(CodecError) -> Bool {
         let start = decompressTimer == nil ? 0 : MonotonicClock.nanoseconds()
-        guard try withStreamIfFree({ stream throws(CodecError) in try stream.decompress(src, into: page) }) != nil else { return false }
+        if try !codec.decompressWithoutStream(src, into: page) {
+            guard try withStreamIfFree({ stream throws(CodecError) in try stream.decompress(src, into: page) }) != nil else { return false }
+        }
         decompressTimer?.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
         return true
     }
@@ -105,6 +107,7 @@ public final class StreamPool: Sendable {
     ) throws(CodecError) {
         let start = decompressTimer == nil ? 0 : MonotonicClock.nanoseconds()
         defer { decompressTimer?.record(nanoseconds: MonotonicClock.nanoseconds() &- start) }
+        if try codec.decompressWithoutStream(src, into: page) { return }
         try withStream { stream throws(CodecError) in try stream.decompress(src, into: page) }
     }
 }

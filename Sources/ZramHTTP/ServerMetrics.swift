@@ -10,12 +10,12 @@ public final class ServerMetrics: CodecObserver {
     let registry = PrometheusCollectorRegistry()
     /// Counters mirrored from device statistics: the last value seen per series.
     private let mirrored = Locked<[String: (counter: Counter, value: Int)]>([:])
-    private let requestBuckets: [Duration] = [
+    private static let requestBuckets: [Duration] = [
         .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
         .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
         .milliseconds(500), .seconds(2), .seconds(10),
     ]
-    private let codecBuckets: [Duration] = [
+    private static let codecBuckets: [Duration] = [
         .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(20),
         .microseconds(50), .microseconds(100), .microseconds(500), .milliseconds(2), .milliseconds(10),
         .milliseconds(50),
@@ -33,44 +33,67 @@ public final class ServerMetrics: CodecObserver {
 
     /// Counts a finished request (the server's completion hook).
     public func observe(_ outcome: RequestOutcome) {
-        let route = outcome.route.isEmpty ? "server" : outcome.route
-        // Looked up in a small cache: the registry validates names and labels on every make call.
-        let (count, latency) = requestSeries.withLock { cache in
-            let key = RouteStatus(route: route, status: outcome.status)
-            if let found = cache[key] { return found }
-            let made = (
-                registry.makeCounter(
-                    descriptor: Self.descriptor("zramd_http_requests_total", "HTTP requests answered, by route and status"),
-                    labels: [("route", route), ("status", String(outcome.status))]),
-                registry.makeDurationHistogram(
-                    descriptor: Self.descriptor("zramd_http_request_duration_seconds", "Time from request line to response, by route"),
-                    labels: [("route", route)], buckets: requestBuckets)
-            )
-            cache[key] = made
-            return made
-        }
-        count.increment()
-        latency.record(.nanoseconds(Int64(outcome.durationNanos)))
+        requests.record(
+            route: outcome.route.isEmpty ? "server" : outcome.route, status: outcome.status, nanoseconds: outcome.durationNanos)
     }
 
-    /// The histogram one stream pool's compressions or decompressions go to.
+    /// The histogram one stream pool's compressions or decompressions go to (pools of the
+    /// same algorithm share it).
     public func timer(algorithm: String, operation: CodecOperation) -> any CodecTimer {
-        HistogramTimer(
-            histogram: registry.makeDurationHistogram(
-                descriptor: Self.descriptor("zramd_codec_duration_seconds", "Time to compress or decompress one page, by algorithm"),
-                labels: [("algorithm", algorithm), ("operation", operation.rawValue)], buckets: codecBuckets))
+        codecs.withLock { made in
+            let key = CodecKey(algorithm: algorithm, operation: operation.rawValue)
+            if let found = made[key] { return HistogramTimer(histogram: found) }
+            let histogram = LockFreeHistogram(bounds: Self.codecBuckets)
+            made[key] = histogram
+            return HistogramTimer(histogram: histogram)
+        }
     }
 
-    private struct RouteStatus: Hashable {
-        let route: String
-        let status: Int
+    /// The router's routes, the most frequent first (any other is counted too).
+    static let routes = [
+        "page_get", "page_put", "page_head", "page_delete", "page", "batch", "attr_get", "attr_put", "attr", "metrics",
+        "healthz", "device", "devices", "sys", "hot_add", "hot_remove", "job", "job_start", "job_cancel", "jobs", "ui",
+        "unauthorized", "unknown", "server",
+    ]
+
+    private let requests = RequestSeries(routes: ServerMetrics.routes, bounds: ServerMetrics.requestBuckets)
+
+    private struct CodecKey: Hashable {
+        let algorithm: String
+        let operation: String
     }
 
-    private let requestSeries = Locked<[RouteStatus: (Counter, DurationHistogram)]>([:])
+    private let codecs = Locked<[CodecKey: LockFreeHistogram]>([:])
 
     private struct HistogramTimer: CodecTimer {
-        let histogram: DurationHistogram
-        func record(nanoseconds: UInt64) { histogram.record(.nanoseconds(Int64(nanoseconds))) }
+        let histogram: LockFreeHistogram
+        func record(nanoseconds: UInt64) { histogram.record(nanoseconds: nanoseconds) }
+    }
+
+    /// The lock-free series, in the text exposition format.
+    private func hotSeries() -> String {
+        var text = "# HELP zramd_http_requests_total HTTP requests answered, by route and status\n"
+        text += "# TYPE zramd_http_requests_total counter\n"
+        let routes = requests.routes
+        for route in routes {
+            for (status, count) in route.statuses {
+                text += "zramd_http_requests_total{route=\"\(route.name)\",status=\"\(status)\"} \(count)\n"
+            }
+        }
+        text += "# HELP zramd_http_request_duration_seconds Time from request line to response, by route\n"
+        text += "# TYPE zramd_http_request_duration_seconds histogram\n"
+        for route in routes {
+            route.durations.render("zramd_http_request_duration_seconds", labels: "route=\"\(route.name)\"", into: &text)
+        }
+        text += "# HELP zramd_codec_duration_seconds Time to compress or decompress one page, by algorithm\n"
+        text += "# TYPE zramd_codec_duration_seconds histogram\n"
+        let codecs = codecs.withLock { $0.sorted { ($0.key.algorithm, $0.key.operation) < ($1.key.algorithm, $1.key.operation) } }
+        for (key, histogram) in codecs {
+            histogram.render(
+                "zramd_codec_duration_seconds", labels: "algorithm=\"\(key.algorithm)\",operation=\"\(key.operation)\"",
+                into: &text)
+        }
+        return text
     }
 
     /// The exposition text with every device's statistics as of now.
@@ -82,7 +105,7 @@ public final class ServerMetrics: CodecObserver {
         // `body:`, not `text:`, which would add a second Content-Type.
         return Response(
             status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-            body: ResponseBody(text: registry.emitToString()))
+            body: ResponseBody(text: registry.emitToString() + hotSeries()))
     }
 
     private func update(_ device: ZramDevice) {
