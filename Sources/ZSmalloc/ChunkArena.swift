@@ -9,13 +9,18 @@ import ZSync
 /// mapping limit (65,530) at a few hundred MiB; one `malloc` per chunk would keep a
 /// header per chunk and keep freed memory in the process.
 ///
-/// Two costs are traded for speed, both bounded: a new region is populated whole
-/// (one `MAP_POPULATE` instead of a page fault per chunk, at most one region ahead of
-/// use), and up to `dirtyLimit` freed chunks are kept mapped for reuse, so churn does
-/// not pay a syscall and a fault per zspage. `trim()` returns those too.
+/// Two costs are traded for speed, both bounded: a region's memory is populated
+/// `populateStep` bytes at a time as chunks are carved (one `MADV_POPULATE_WRITE` instead
+/// of a page fault per chunk, at most one step ahead of use: a region populated whole
+/// kept up to 2 MiB resident ahead of the pages stored), and up to `dirtyLimit` freed
+/// chunks are kept mapped for reuse, so churn does not pay a syscall and a fault per
+/// zspage. `trim()` returns those too.
 final class ChunkArena: @unchecked Sendable {
     let chunkSize: Int
     private let chunksPerRegion = 512
+    /// Bytes populated at once as the bump pointer advances (16 chunks of 4 KiB; one chunk
+    /// when chunks are larger). Divides the region, chunks being powers of two.
+    private let populateStep: Int
     private let dirtyLimit = 256
     private let lock = PThreadMutex()
     // Guarded by `lock`.
@@ -27,17 +32,20 @@ final class ChunkArena: @unchecked Sendable {
     private var clean: [UnsafeMutableRawPointer] = []
     private var bumpNext: UnsafeMutableRawPointer?
     private var bumpLeft = 0
+    /// Where the current region's populated part ends.
+    private var populatedEnd: UnsafeMutableRawPointer?
     /// Regions mapped but not yet carved (see `allocate`).
     private var spare: [UnsafeMutableRawPointer] = []
-    /// Maps a new region: `mapPopulated`, or a slow or failing stand-in in tests.
+    /// Maps a new region: `map`, or a slow or failing stand-in in tests.
     private let mapRegion: @Sendable (Int) -> UnsafeMutableRawPointer?
 
     private let inUse = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)
 
-    init(chunkSize: Int, mapRegion: @escaping @Sendable (Int) -> UnsafeMutableRawPointer? = ChunkArena.mapPopulated) {
+    init(chunkSize: Int, mapRegion: @escaping @Sendable (Int) -> UnsafeMutableRawPointer? = ChunkArena.map) {
         self.chunkSize = chunkSize
         self.mapRegion = mapRegion
+        populateStep = max(64 << 10, chunkSize)
         dirty = .allocate(capacity: dirtyLimit)
     }
 
@@ -56,14 +64,16 @@ final class ChunkArena: @unchecked Sendable {
 
     /// Takes `count` chunks into `out`; all or none.
     ///
-    /// A new region is mapped and populated with no lock held (the kernel's `zs_malloc`
-    /// drops `class->lock` before it allocates a zspage for the same reason): populating
-    /// 2 MiB takes a millisecond or more, and frees and other allocations must not wait for
-    /// it. Two threads that both run dry may both map; the second region is kept whole in
-    /// `spare` and used when the first is.
+    /// A new region is mapped, and its memory populated, with no lock held (the kernel's
+    /// `zs_malloc` drops `class->lock` before it allocates a zspage for the same reason):
+    /// frees and other allocations must not wait for it. Two threads that both run dry may
+    /// both map; the second region is kept in `spare` (mapped, not yet resident) and used
+    /// when the first is.
     func allocate(_ count: Int, into out: UnsafeMutablePointer<UnsafeMutableRawPointer>) throws(ZsError) {
         lock.lock()
         var taken = 0
+        // Steps to populate once the lock is released (one per 16 chunks carved, so rarely any).
+        var populate: [UnsafeMutableRawPointer] = []
         while taken < count {
             if dirtyCount > 0 {
                 dirtyCount -= 1
@@ -74,6 +84,12 @@ final class ChunkArena: @unchecked Sendable {
                 if bumpLeft == 0 {
                     bumpNext = spare.removeLast()
                     bumpLeft = chunksPerRegion
+                    populatedEnd = bumpNext
+                }
+                if bumpNext! >= populatedEnd! {
+                    // A chunk another thread takes before this one populates simply faults in.
+                    populate.append(populatedEnd!)
+                    populatedEnd = populatedEnd! + populateStep
                 }
                 out[taken] = bumpNext!
                 bumpNext = bumpNext! + chunkSize
@@ -94,6 +110,8 @@ final class ChunkArena: @unchecked Sendable {
             taken += 1
         }
         lock.unlock()
+        // Best effort, as MAP_POPULATE: memory the kernel cannot populate now faults in on use.
+        for step in populate { _ = madvise(step, populateStep, Self.madvPopulateWrite) }
         let now = inUse.add(count, ordering: .relaxed).newValue
         var seen = peak.load(ordering: .relaxed)
         while now > seen {
@@ -103,10 +121,13 @@ final class ChunkArena: @unchecked Sendable {
         }
     }
 
-    /// Maps `bytes` of anonymous memory, populated at once (one `MAP_POPULATE` instead of a
-    /// page fault per chunk); nil when the system refuses.
-    static func mapPopulated(_ bytes: Int) -> UnsafeMutableRawPointer? {
-        let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+    /// Linux's MADV_POPULATE_WRITE (5.14), which the Glibc module does not import.
+    static let madvPopulateWrite: Int32 = 23
+
+    /// Maps `bytes` of anonymous memory (populated later, step by step, by `allocate`);
+    /// nil when the system refuses.
+    static func map(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let region, region != MAP_FAILED else { return nil }
         return region
     }

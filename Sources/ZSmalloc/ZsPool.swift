@@ -30,7 +30,7 @@ public final class ZsPool: @unchecked Sendable {
     ///   - pageSize: chunk size in bytes (4096, 16384 or 65536).
     ///   - maxChain: the longest zspage chain, 4...16 (default 8, as the kernel).
     public convenience init(pageSize: Int = 4096, maxChain: Int = 8) {
-        self.init(pageSize: pageSize, maxChain: maxChain, mapRegion: ChunkArena.mapPopulated)
+        self.init(pageSize: pageSize, maxChain: maxChain, mapRegion: ChunkArena.map)
     }
 
     /// Creates an empty pool whose chunk regions come from `mapRegion` (tests slow it down
