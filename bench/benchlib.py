@@ -1,6 +1,6 @@
 """Shared by bench/http/run.py and bench/peers/run.py: free ports, nginx with a static 4 KiB
 page, zramd on loopback, loading the corpus by batch PUT, wrk runs, RSS of a process."""
-import http.client, os, re, signal, socket, subprocess, sys, time
+import http.client, json, os, re, signal, socket, subprocess, sys, time
 
 PAGE = 4096
 LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "http")
@@ -146,3 +146,16 @@ def wrk(port, script, connections, seconds, env):
 
 def wrk_env(work, slots):
     return dict(os.environ, ZBENCH_LUA=LUA, ZBENCH_PAGES=os.path.join(work, "pages.bin"), ZBENCH_SLOTS=str(slots))
+
+
+def run_loadgen(loader, timeout=600, **options):
+    """One run of bench/loadgen, its JSON. Each option becomes `--name value` (underscores as
+    dashes; None is left out)."""
+    argv = [loader]
+    for name, value in options.items():
+        if value is not None:
+            argv += ["--" + name.replace("_", "-"), str(value)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {out.stderr}")
+    return json.loads(out.stdout)

@@ -10,16 +10,14 @@ each in turn (order alternating) and divides the server's utime + stime by the r
 user and system time are shown apart (a change in zramd's own code moves the first).
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import PAGE, free_port, start_zramd, stop  # noqa: E402
+from benchlib import PAGE, free_port, run_loadgen, start_zramd, stop  # noqa: E402
 
 
 def cpu_times(pid):
@@ -30,11 +28,9 @@ def cpu_times(pid):
 
 
 def run(args, port, pid, mode, op="get"):
-    argv = [args.loader, "--proto", "http", "--port", str(port), "--keys", str(args.slots), "--values", args.corpus,
-            "--mode", mode, "--conns", str(args.conns), "--server-pid", str(pid)]
-    if mode == "run":
-        argv += ["--op", op, "--seconds", str(args.seconds)]
-    r = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    r = run_loadgen(
+        args.loader, proto="http", port=port, keys=args.slots, values=args.corpus, mode=mode, conns=args.conns,
+        server_pid=pid, op=op if mode == "run" else None, seconds=args.seconds if mode == "run" else None)
     if r["failed"]:
         raise RuntimeError(f"{r['failed']} failed requests: {r['first_error']}")
     return r

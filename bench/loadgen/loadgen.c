@@ -285,19 +285,26 @@ static size_t parse_http(thr_t *t, conn_t *c, int *ok) {
     return head + clen;
 }
 
+/* A store's one-line reply (memcached STORED, Redis +OK): its length, 0 if incomplete;
+ * anything else fails the request. */
+static size_t expect_line(thr_t *t, conn_t *c, int *ok, const char *want, const char *proto, const char *op) {
+    char *nl = memmem(c->in, c->in_len, "\r\n", 2);
+    if (!nl) return 0;
+    size_t line = nl - c->in + 2;
+    if (!(line == strlen(want) && memcmp(c->in, want, line) == 0)) {
+        char d[140];
+        *ok = 0; describe(d, sizeof d, op, c->key, c->in, line); fail(t, proto, d);
+    }
+    return line;
+}
+
 static size_t parse_memcache(thr_t *t, conn_t *c, int *ok) {
     char *b = c->in;
     size_t n = c->in_len;
     char d[140];
-    char *nl = memmem(b, n, "\r\n", 2);
-    if (!nl) return 0;
-    size_t line = nl - b + 2;
-    if (c->op == OP_PUT) {
-        if (!(line == 8 && memcmp(b, "STORED\r\n", 8) == 0)) {
-            *ok = 0; describe(d, sizeof d, "set", c->key, b, line); fail(t, "memcache", d);
-        }
-        return line;
-    }
+    if (c->op == OP_PUT) return expect_line(t, c, ok, "STORED\r\n", "memcache", "set");
+    char *nl;
+    size_t line;
     /* VALUE key:K FLAGS BYTES\r\n DATA\r\n ... END\r\n; absent keys are skipped */
     size_t off = 0;
     int found = 0;
@@ -350,15 +357,10 @@ static size_t parse_redis(thr_t *t, conn_t *c, int *ok) {
     char *b = c->in;
     size_t n = c->in_len;
     char d[140];
+    if (c->op == OP_PUT) return expect_line(t, c, ok, "+OK\r\n", "redis", "SET");
     char *nl = memmem(b, n, "\r\n", 2);
     if (!nl) return 0;
     size_t line = nl - b + 2;
-    if (c->op == OP_PUT) {
-        if (!(line == 5 && memcmp(b, "+OK\r\n", 5) == 0)) {
-            *ok = 0; describe(d, sizeof d, "SET", c->key, b, line); fail(t, "redis", d);
-        }
-        return line;
-    }
     size_t off = 0;
     int items = 1;
     if (batch > 1) {

@@ -19,7 +19,7 @@ import sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import (PAGE, free_port, load_zramd, rss_bytes, start_nginx, start_zramd, stop, wait_tcp,  # noqa: E402
+from benchlib import (PAGE, free_port, load_zramd, rss_bytes, run_loadgen, start_nginx, start_zramd, stop, wait_tcp,  # noqa: E402
                       zramd_attr, zramd_read)
 
 PROCS = []  # every server this script started, stopped in main's finally
@@ -105,22 +105,14 @@ def loadgen(args, proto, port, mode="run", op="get", conns=16, seconds=None, key
             path_fmt=None, batch=1, seed=42):
     """One run of bench/loadgen; its JSON. Any failed request (bad status, miss, a body that is not
     the key's page, a closed connection) stops the benchmark."""
-    argv = [args.loader, "--proto", proto, "--port", str(port), "--keys", str(keys or args.slots),
-            "--values", args.corpus, "--mode", mode, "--conns", str(conns), "--seed", str(seed)]
-    if mode == "run":
-        argv += ["--op", op, "--seconds", str(seconds or args.seconds)]
-    if pid:
-        argv += ["--server-pid", str(pid)]
-    if path_fmt:
-        argv += ["--path-fmt", path_fmt]
-    if batch > 1:
-        argv += ["--batch", str(batch)]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=(seconds or args.seconds) + 600)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {out.stderr}")
-    r = json.loads(out.stdout)
+    run = mode == "run"
+    r = run_loadgen(
+        args.loader, timeout=(seconds or args.seconds) + 600, proto=proto, port=port, keys=keys or args.slots,
+        values=args.corpus, mode=mode, conns=conns, seed=seed, op=op if run else None,
+        seconds=(seconds or args.seconds) if run else None, server_pid=pid, path_fmt=path_fmt,
+        batch=batch if batch > 1 else None)
     if r["failed"]:
-        raise RuntimeError(f"{' '.join(argv)}: {r['failed']} failed requests, first: {r['first_error']}")
+        raise RuntimeError(f"{proto} {mode} on port {port}: {r['failed']} failed requests, first: {r['first_error']}")
     return r
 
 

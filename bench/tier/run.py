@@ -21,7 +21,7 @@ import argparse, http.client, json, os, shutil, signal, socket, statistics, subp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import PAGE, free_port, start_zramd, stop, wait_tcp, zramd_attr, zramd_read  # noqa: E402
+from benchlib import PAGE, free_port, run_loadgen, start_zramd, stop, wait_tcp, zramd_attr, zramd_read  # noqa: E402
 
 MiB = 1 << 20
 PROCS = []
@@ -38,15 +38,10 @@ def rss_parts(pid):
 
 
 def loadgen(args, proto, port, mode, seconds=0, conns=None):
-    argv = [args.loader, "--proto", proto, "--port", str(port), "--keys", str(args.keys), "--values", args.corpus,
-            "--mode", mode, "--conns", str(conns or args.conns), "--threads", str(args.threads),
-            "--zipf", str(args.zipf), "--put", str(args.put), "--seed", str(args.seed)]
-    if mode == "run":
-        argv += ["--seconds", str(seconds)]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 600)
-    if out.returncode != 0:
-        raise RuntimeError(f"loadgen failed: {out.stderr}")
-    r = json.loads(out.stdout)
+    r = run_loadgen(
+        args.loader, timeout=seconds + 600, proto=proto, port=port, keys=args.keys, values=args.corpus, mode=mode,
+        conns=conns or args.conns, threads=args.threads, zipf=args.zipf, put=args.put, seed=args.seed,
+        seconds=seconds if mode == "run" else None)
     r["get_req_s"] = r["gets"] / r["seconds"]
     return r
 
