@@ -19,8 +19,11 @@ struct MetricsTests {
 
                 """)
     }
+}
 
-    @Test func concurrentRequestsCountByRouteAndStatus() async {
+/// The request series counted from many threads at once (run under ThreadSanitizer).
+struct ConcurrentMetricsTests {
+    @Test func requestsCountByRouteAndStatusFromManyThreads() async {
         let series = RequestSeries(routes: ["page_get", "page_put"], bounds: [.microseconds(10)])
         await withTaskGroup(of: Void.self) { group in
             for thread in 0..<4 {
