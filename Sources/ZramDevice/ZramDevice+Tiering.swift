@@ -143,7 +143,7 @@ extension ZramDevice {
         guard tiering.autoWriteback.load(ordering: .relaxed),
             let marks = tiering.watermarks(limit: limit), used > marks.high
         else { return }
-        tierWriter.kick()
+        tierWriter.kick(self)
     }
 
     /// One pass of the automatic writer: when memory is past the high watermark, writes back
@@ -234,40 +234,39 @@ extension ZramDevice {
 /// The thread that runs automatic writeback passes for one device (zswap's shrink worker):
 /// started the first time the device's `auto_writeback` is switched on, woken when memory
 /// passes the high watermark and at least once a second, at nice 10 like the other
-/// post-processing. It ends when the device goes away.
+/// post-processing. It ends once automatic writeback is off (`reset` and `hot_remove` turn it
+/// off) and starts again at the next kick.
+///
+/// The thread holds the device strongly while it runs, not through a `weak` reference: a weak
+/// reference gives the object a side table, and then every retain and release of the device on
+/// the request path takes the runtime's slow path.
 final class TierWriter: @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
-    private let started = Atomic<Bool>(false)
-    /// Set once, by the device's initialiser, before the writer is shared.
-    private weak var device: ZramDevice?
+    private let running = Atomic<Bool>(false)
 
-    func attach(_ device: ZramDevice) { self.device = device }
-
-    /// Starts the thread if needed and wakes it.
-    func kick() {
-        if !started.load(ordering: .relaxed), started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
-            startThread()
+    /// Starts `device`'s writer thread if it is not running, and wakes it.
+    func kick(_ device: ZramDevice) {
+        if !running.load(ordering: .relaxed), running.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            start(device)
         }
         wake.signal()
     }
 
-    private func startThread() {
+    private func start(_ device: ZramDevice) {
         PThread.detach { [self] in
             PThread.setNice(10)
-            run()
+            while true {
+                if device.tiering.autoWriteback.load(ordering: .relaxed) {
+                    device.autoWritebackPass()
+                } else {
+                    running.store(false, ordering: .sequentiallyConsistent)
+                    // A kick that still saw `running` set started nothing: look once more.
+                    guard device.tiering.autoWriteback.load(ordering: .sequentiallyConsistent),
+                        running.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
+                    else { return }
+                }
+                _ = wake.wait(timeout: .now() + .seconds(1))
+            }
         }
-    }
-
-    private func run() {
-        while pass() {
-            _ = wake.wait(timeout: .now() + .seconds(1))
-        }
-    }
-
-    /// One pass; false once the device is gone.
-    private func pass() -> Bool {
-        guard let device else { return false }
-        device.autoWritebackPass()
-        return true
     }
 }

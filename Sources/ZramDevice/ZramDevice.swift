@@ -57,7 +57,6 @@ public final class ZramDevice: @unchecked Sendable {
         deviceState = RWLocked(DeviceState(config: config))
         initialConfig = config
         self.makeCodec = makeCodec
-        tierWriter.attach(self)
         exportedAsBlockDevice.store(config.blockExport, ordering: .relaxed)
     }
 

@@ -27,7 +27,7 @@ extension ZramDevice {
                 t.highWatermark.store(high, ordering: .relaxed)
                 t.lowWatermark.store(low, ordering: .relaxed)
                 t.autoWriteback.store(enable, ordering: .relaxed)
-                if enable { device.tierWriter.kick() }
+                if enable { device.tierWriter.kick(device) }
             }),
         Attribute(
             "promotion", shape: .settings, isExtension: true,
