@@ -272,7 +272,8 @@ final class ServerCore: @unchecked Sendable {
     /// The request-completed callback's work: the connection waits for its next head from
     /// now; counters and the metrics hook.
     func completed(_ context: RequestContext, _ connection: OpaquePointer?, _ termination: MHD_RequestTerminationCode) {
-        if let connection { Self.connectionState(connection)?.waitingSince.store(MonotonicClock.nanoseconds(), ordering: .relaxed) }
+        let now = MonotonicClock.nanoseconds()
+        if let connection { Self.connectionState(connection)?.waitingSince.store(now, ordering: .relaxed) }
         if context.claimed > 0 { bodyMemory.subtract(context.claimed, ordering: .relaxed) }
         if context.routed {
             // Once draining, the stopping thread may be waiting for the last one: wake it.
@@ -281,7 +282,7 @@ final class ServerCore: @unchecked Sendable {
         }
         observer?(
             RequestOutcome(
-                route: context.route, status: context.status, durationNanos: MonotonicClock.nanoseconds() - context.startNanos,
+                route: context.route, status: context.status, durationNanos: now - context.startNanos,
                 completed: termination == .REQUEST_TERMINATED_COMPLETED_OK))
     }
 }

@@ -40,11 +40,15 @@ struct RouterHarness {
         body.withUnsafeBytes { bytes in
             let request = Request(method: method, path: path, query: query, headers: headers, body: bytes)
             if let refusal = router.admit(request) { return Self.outcome(.inline, "admit", refusal) }
+            let outcome: Outcome
             switch router.route(request) {
-            case .inline(let response, let route): return Self.outcome(.inline, route, response)
-            case .offload(let route, let job): return Self.outcome(.offload, route, job(request))
-            case .background(let route, let job): return Self.outcome(.background, route, job(request))
+            case .inline(let response, let route): outcome = Self.outcome(.inline, route, response)
+            case .offload(let route, let job): outcome = Self.outcome(.offload, route, job(request))
+            case .background(let route, let job): outcome = Self.outcome(.background, route, job(request))
             }
+            // The metrics count the listed routes without a lock: every route must be listed.
+            #expect(ServerMetrics.routes.contains(outcome.route), "route \(outcome.route) is not in ServerMetrics.routes")
+            return outcome
         }
     }
 
