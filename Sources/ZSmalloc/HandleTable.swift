@@ -1,9 +1,13 @@
+import Glibc
 import ZSync
+
 /// The indirection that keeps handles stable: entry `h` says which zspage and which
 /// object slot hold handle `h`'s object right now.
 ///
 /// Storage is a fixed directory of fixed-size segments, so entries never move while
-/// other threads read them. Who may touch an entry:
+/// other threads read them. Directory and segments are anonymous mappings, zero until
+/// touched: only the pages holding entries in use are resident (a 512 KiB segment is made
+/// for the first handle; zeroing it up front kept it all resident). Who may touch an entry:
 /// - `malloc` writes the entry of a handle it has just taken, under the class lock;
 /// - compaction rewrites entries under the pool lock held for writing;
 /// - everyone else reads entries under the pool lock held for reading.
@@ -18,15 +22,20 @@ final class HandleTable: @unchecked Sendable {
     private let state: UnsafeMutablePointer<(next: UInt32, free: UnsafeMutablePointer<UInt32>, freeCount: Int, freeCapacity: Int)>
 
     init() {
-        directory = .allocate(capacity: Self.maxSegments)
-        directory.initialize(repeating: nil, count: Self.maxSegments)
+        // An all-zero word is a nil segment pointer.
+        guard let raw = Self.mapZeroed(Self.maxSegments * MemoryLayout<UnsafeMutablePointer<UInt64>?>.stride) else {
+            fatalError("cannot map the handle directory (\(Self.maxSegments * 8) bytes)")
+        }
+        directory = raw.bindMemory(to: UnsafeMutablePointer<UInt64>?.self, capacity: Self.maxSegments)
         state = .allocate(capacity: 1)
         state.initialize(to: (next: 1, free: .allocate(capacity: 1024), freeCount: 0, freeCapacity: 1024))
     }
 
     deinit {
-        for i in 0..<Self.maxSegments { directory[i]?.deallocate() }
-        directory.deallocate()
+        for i in 0..<Self.maxSegments {
+            if let segment = directory[i] { munmap(segment, Self.segmentSize * MemoryLayout<UInt64>.stride) }
+        }
+        munmap(directory, Self.maxSegments * MemoryLayout<UnsafeMutablePointer<UInt64>?>.stride)
         state.pointee.free.deallocate()
         state.deallocate()
     }
@@ -42,9 +51,8 @@ final class HandleTable: @unchecked Sendable {
             let segment = Int(index >> UInt32(Self.segmentBits))
             guard segment < Self.maxSegments else { throw .tooManyObjects }
             if directory[segment] == nil {
-                let storage = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.segmentSize)
-                storage.initialize(repeating: 0, count: Self.segmentSize)
-                directory[segment] = storage
+                guard let raw = Self.mapZeroed(Self.segmentSize * MemoryLayout<UInt64>.stride) else { throw .outOfMemory }
+                directory[segment] = raw.bindMemory(to: UInt64.self, capacity: Self.segmentSize)
             }
             state.pointee.next += 1
             return index
@@ -65,6 +73,13 @@ final class HandleTable: @unchecked Sendable {
             state.pointee.free[state.pointee.freeCount] = index
             state.pointee.freeCount += 1
         }
+    }
+
+    /// `bytes` of anonymous memory, zero until touched; nil when the system refuses.
+    private static func mapZeroed(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let region, region != MAP_FAILED else { return nil }
+        return region
     }
 
     @inline(__always) subscript(index: UInt32) -> UInt64 {
