@@ -100,7 +100,9 @@ public final class HTTPServer: Sendable {
                 core.connections.subtract(1, ordering: .relaxed)
                 guard let socketContext, let raw = socketContext.pointee else { return }
                 socketContext.pointee = nil
-                core.watchdog.remove(Unmanaged<ConnectionState>.fromOpaque(raw).takeRetainedValue())
+                let state = Unmanaged<ConnectionState>.fromOpaque(raw).takeRetainedValue()
+                core.watchdog.remove(state)
+                core.closed(state)
             }
         }
         // The daemon never outlives `core`: HTTPServer holds both and stops the daemon first.

@@ -32,7 +32,7 @@ final class RequestContext: @unchecked Sendable {
 
     private(set) var body: UnsafeMutableRawPointer?
     private(set) var bodyCount = 0
-    private var bodyCapacity = 0
+    private(set) var bodyCapacity = 0
 
     init(rawQuery: String) {
         self.rawQuery = rawQuery
@@ -57,7 +57,7 @@ final class RequestContext: @unchecked Sendable {
         bodyCount += count
     }
 
-    /// Drops the body (it went over the limit).
+    /// Frees the body (it went over the limit, or the request is complete).
     func discardBody() {
         free(body)
         body = nil

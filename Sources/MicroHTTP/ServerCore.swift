@@ -269,11 +269,26 @@ final class ServerCore: @unchecked Sendable {
         zramd_socket_context(connection).map { Unmanaged<ConnectionState>.fromOpaque($0).takeUnretainedValue() }
     }
 
-    /// The request-completed callback's work: the connection waits for its next head from
-    /// now; counters and the metrics hook.
+    /// Bodies from this size on are batch-sized: malloc keeps such buffers after they are freed
+    /// (see `MallocTuning` in zramd), so the connection's end trims the heap.
+    static let largeBody = 64 << 10
+
+    /// A connection ends: if it carried large bodies, the heap is trimmed on a background
+    /// worker (malloc kept those buffers for the connection's next request).
+    func closed(_ state: ConnectionState) {
+        if state.carriedLargeBody.load(ordering: .relaxed) { _ = background.trySubmit { Heap.trim() } }
+    }
+
+    /// The request-completed callback's work: the body's memory goes at once (not when the
+    /// context is released, which may be after the next request took another buffer); the
+    /// connection waits for its next head from now; counters and the metrics hook.
     func completed(_ context: RequestContext, _ connection: OpaquePointer?, _ termination: MHD_RequestTerminationCode) {
         let now = MonotonicClock.nanoseconds()
-        if let connection { Self.connectionState(connection)?.waitingSince.store(now, ordering: .relaxed) }
+        if let connection, let state = Self.connectionState(connection) {
+            state.waitingSince.store(now, ordering: .relaxed)
+            if context.bodyCapacity >= Self.largeBody { state.carriedLargeBody.store(true, ordering: .relaxed) }
+        }
+        context.discardBody()
         if context.claimed > 0 { bodyMemory.subtract(context.claimed, ordering: .relaxed) }
         if context.routed {
             // Once draining, the stopping thread may be waiting for the last one: wake it.

@@ -5,12 +5,14 @@ import ZSync
 
 /// One connection libmicrohttpd serves, as the watchdog sees it.
 ///
-/// `@unchecked Sendable`: `fd` is immutable; `waitingSince` is atomic.
+/// `@unchecked Sendable`: `fd` is immutable; the rest is atomic.
 final class ConnectionState: @unchecked Sendable {
     let fd: Int32
     /// When the connection started waiting for its next request head (accept, or the end of
     /// the previous request); 0 while a request is being handled.
     let waitingSince: Atomic<UInt64>
+    /// Set once a request on it held a large body: when it closes, the heap is trimmed.
+    let carriedLargeBody = Atomic<Bool>(false)
 
     init(fd: Int32) {
         self.fd = fd

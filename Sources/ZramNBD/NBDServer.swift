@@ -129,9 +129,8 @@ public final class NBDServer: @unchecked Sendable {
             PThread.detach { [self] in
                 connection.run()
                 metrics.openConnections.subtract(1, ordering: .relaxed)
-                // Request buffers come from malloc, which keeps what a burst of large requests freed
-                // (zramd raises its trim threshold for HTTP batches); a finished client gives it back.
-                _ = malloc_trim(0)
+                // A finished client gives back what its large requests left in malloc.
+                Heap.trim()
                 connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(connection)) }
             }
         }
@@ -167,7 +166,3 @@ func makePipe(_ ends: inout [Int32], nonBlocking: Bool) -> Bool {
     }
     return true
 }
-
-/// glibc's `malloc_trim`, which the Glibc module does not import.
-@_silgen_name("malloc_trim")
-private func malloc_trim(_ pad: Int) -> Int32
