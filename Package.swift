@@ -74,6 +74,7 @@ let package = Package(
             swiftSettings: strict),
 
         .target(name: "ZramTestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "ZSyncTests", dependencies: ["ZSync"], swiftSettings: strict),
         .testTarget(name: "ZCompTests", dependencies: ["ZComp", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZSmallocTests", dependencies: ["ZSmalloc", "ZramTestSupport"], swiftSettings: strict),
         .testTarget(
