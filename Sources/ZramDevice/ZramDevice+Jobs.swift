@@ -67,12 +67,7 @@ extension ZramDevice {
         switch operation {
         case "writeback":
             let request = try Self.parseWriteback(body)
-            try requireLive("writeback") { live throws(ZramError) in
-                guard live.backing != nil else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
-                for range in request.ranges where range.upperBound >= live.slots.count {
-                    throw ZramError(.ERANGE, "page index \(range.upperBound) is outside 0..<\(live.slots.count)")
-                }
-            }
+            _ = try requireLive("writeback") { live throws(ZramError) in try checkWriteback(live, request) }
             work = { device, progress throws(ZramError) in try device.writeback(request, progress: progress) }
         case "recompress":
             let request = try Self.parseRecompress(body)

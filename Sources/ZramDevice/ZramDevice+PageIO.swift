@@ -202,10 +202,7 @@ extension ZramDevice {
 
     /// The discard path; false, with nothing changed, when `wait` is false and the slot is locked.
     func discardSlot(_ live: LiveDevice, _ index: Int, wait: Bool) throws(ZramError) -> Bool {
-        guard index >= 0, index < live.slots.count else {
-            live.stats.invalidIO.add(1, ordering: .relaxed)
-            throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
-        }
+        try checkSlot(live, index)
         guard live.slots.lock(index, wait: wait) else { return false }
         let freed = freeSlotLocked(live, index)
         live.slots.unlock(index)
@@ -218,11 +215,16 @@ extension ZramDevice {
 
     // MARK: helpers shared by the write, read and post-processing paths
 
-    func checkIO(_ live: LiveDevice, index: Int, length: Int) throws(ZramError) {
+    /// ERANGE (counted in `invalid_io`) for a slot outside the disk.
+    func checkSlot(_ live: LiveDevice, _ index: Int) throws(ZramError) {
         guard index >= 0, index < live.slots.count else {
             live.stats.invalidIO.add(1, ordering: .relaxed)
             throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
         }
+    }
+
+    func checkIO(_ live: LiveDevice, index: Int, length: Int) throws(ZramError) {
+        try checkSlot(live, index)
         guard length == live.pageSize else {
             live.stats.invalidIO.add(1, ordering: .relaxed)
             throw ZramError(.EINVAL, "a page is exactly \(live.pageSize) bytes, not \(length)")
@@ -243,12 +245,11 @@ extension ZramDevice {
         let limit = memLimit.load(ordering: .relaxed)
         guard limit > 0 else { return handle }
         let used = live.pool.memoryUsed
-        if used > limit {
+        kickTierWriter(used: used, limit: limit)
+        guard used <= limit else {
             live.pool.free(handle)
-            kickTierWriter(used: used, limit: limit)
             return nil
         }
-        kickTierWriter(used: used, limit: limit)
         return handle
     }
 

@@ -42,10 +42,7 @@ extension ZramDevice {
         precondition(bytes == nil || bytes!.count == length, "bytes must be length long")
         try checkPartialRange(index, offset: offset, length: length)
         try requireLive("writing pages") { live throws(ZramError) in
-            guard index < live.slots.count else {
-                live.stats.invalidIO.add(1, ordering: .relaxed)
-                throw ZramError(.ERANGE, "slot \(index) is outside 0..<\(live.slots.count)")
-            }
+            try checkSlot(live, index)
             try withUnsafeTemporaryAllocation(byteCount: 2 * live.pageSize, alignment: 16) { scratch throws(ZramError) in
                 let page = UnsafeMutableRawBufferPointer(rebasing: scratch[..<live.pageSize])
                 let spare = UnsafeMutableRawBufferPointer(rebasing: scratch[live.pageSize...])

@@ -12,6 +12,15 @@ package struct WritebackRequest: Sendable, Equatable {
 }
 
 extension ZramDevice {
+    /// What `request` writes to: ENODEV without a backing device, ERANGE for a slot outside the disk.
+    func checkWriteback(_ live: LiveDevice, _ request: WritebackRequest) throws(ZramError) -> BackingStore {
+        guard let backing = live.backing else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
+        for range in request.ranges where range.upperBound >= live.slots.count {
+            throw ZramError(.ERANGE, "page index \(range.upperBound) is outside 0..<\(live.slots.count)")
+        }
+        return backing
+    }
+
     /// Writes matching slots' pages to the backing store and frees their memory.
     ///
     /// Candidates go largest compressed size first, `writeback_batch_size` pages per
@@ -25,10 +34,7 @@ extension ZramDevice {
     @discardableResult
     package func writeback(_ request: WritebackRequest, progress: JobProgress? = nil) throws(ZramError) -> Int {
         try withMaintenance("writeback") { live throws(ZramError) -> Int in
-            guard let backing = live.backing else { throw ZramError(.ENODEV, "\(name) has no backing_dev") }
-            for range in request.ranges where range.upperBound >= live.slots.count {
-                throw ZramError(.ERANGE, "page index \(range.upperBound) is outside 0..<\(live.slots.count)")
-            }
+            let backing = try checkWriteback(live, request)
             postProcessLock.lock()
             defer { postProcessLock.unlock() }
             let candidates = pickForWriteback(live, request)
