@@ -75,20 +75,7 @@ struct DataDirectoryRaceTests {
         DataDirectory.register(root)
         try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: false)
         let swapper = Swapper()
-        PThread.detach {
-            var flip = false
-            while !swapper.stop.load(ordering: .relaxed) {
-                if flip {
-                    unlink(root + "/sub")
-                    rename(root + "/sub.away", root + "/sub")
-                } else {
-                    rename(root + "/sub", root + "/sub.away")
-                    symlink(outside.path, root + "/sub")
-                }
-                flip.toggle()
-            }
-            swapper.done.store(true, ordering: .releasing)
-        }
+        let thread = swapper.start(root: root, outside: outside.path)
         var opened = 0
         for _ in 0..<10_000 {
             let fd = DataDirectory.open(root + "/sub/f", O_RDWR | O_CREAT, 0o600)
@@ -97,8 +84,7 @@ struct DataDirectoryRaceTests {
                 close(fd)
             }
         }
-        swapper.stop.store(true, ordering: .relaxed)
-        while !swapper.done.load(ordering: .acquiring) { usleep(1000) }
+        swapper.finish(thread)
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "a file was created outside")
         #expect(opened > 0, "the swap never left the directory in place")
     }
@@ -111,23 +97,10 @@ struct DataDirectoryRaceTests {
         DataDirectory.register(root)
         try FileManager.default.createDirectory(atPath: root + "/sub", withIntermediateDirectories: false)
         let swapper = Swapper()
-        PThread.detach {
-            var flip = false
-            while !swapper.stop.load(ordering: .relaxed) {
-                if flip {
-                    unlink(root + "/sub")
-                    rename(root + "/sub.away", root + "/sub")
-                } else {
-                    rename(root + "/sub", root + "/sub.away")
-                    symlink(outside.path, root + "/sub")
-                }
-                flip.toggle()
-                let swaps = swapper.swaps.add(1, ordering: .relaxed).newValue
-                // Mostly short windows (races inside a store's dozen opens); every 20th time
-                // the directory stays 50 ms, so that some stores open even on a loaded machine.
-                usleep(!flip && swaps % 20 == 0 ? 50_000 : UInt32.random(in: 0...2000))
-            }
-            swapper.done.store(true, ordering: .releasing)
+        // Mostly short windows (races inside a store's dozen opens); every 20th time the
+        // directory stays 50 ms, so that some stores open even on a loaded machine.
+        let thread = swapper.start(root: root, outside: outside.path) { inPlace, swaps in
+            inPlace && swaps % 20 == 0 ? 50_000 : UInt32.random(in: 0...2000)
         }
         var opened = 0
         var failures: [String: Int] = [:]
@@ -142,16 +115,40 @@ struct DataDirectoryRaceTests {
                 failures[String(error.reason.suffix(70)), default: 0] += 1
             }
         }
-        swapper.stop.store(true, ordering: .relaxed)
-        while !swapper.done.load(ordering: .acquiring) { usleep(1000) }
+        swapper.finish(thread)
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "a file was created outside")
         #expect(opened > 0, "\(failures)")
     }
 }
 
-/// Flags shared with the thread that swaps names.
+/// Swaps `root/sub` between a directory and a link to an outside directory, on a thread of
+/// its own, until `finish`.
 final class Swapper: Sendable {
-    let stop = Atomic<Bool>(false)
-    let done = Atomic<Bool>(false)
+    private let stop = Atomic<Bool>(false)
     let swaps = Atomic<Int>(0)
+
+    /// Starts swapping; after each swap it sleeps `pause(directoryInPlace, swaps)` µs.
+    func start(root: String, outside: String, pause: @escaping @Sendable (Bool, Int) -> UInt32 = { _, _ in 0 }) -> pthread_t {
+        PThread.spawn { [self] in
+            var flip = false
+            while !stop.load(ordering: .relaxed) {
+                if flip {
+                    unlink(root + "/sub")
+                    rename(root + "/sub.away", root + "/sub")
+                } else {
+                    rename(root + "/sub", root + "/sub.away")
+                    symlink(outside, root + "/sub")
+                }
+                flip.toggle()
+                let pauseMicroseconds = pause(!flip, swaps.add(1, ordering: .relaxed).newValue)
+                if pauseMicroseconds > 0 { usleep(pauseMicroseconds) }
+            }
+        }
+    }
+
+    /// Stops swapping and waits for the thread.
+    func finish(_ thread: pthread_t) {
+        stop.store(true, ordering: .relaxed)
+        PThread.join(thread)
+    }
 }
