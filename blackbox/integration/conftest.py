@@ -331,6 +331,20 @@ def slow_server(zramd_factory) -> Zramd:
     return s
 
 
+def slow_recompression(server: Zramd, disksize: str) -> None:
+    """Makes zram0's `recompress` slow (zstd level 19 at priority 1), then initialises it with `disksize`."""
+    for attr, body in [("recomp_algorithm", "algo=zstd priority=1"), ("algorithm_params", "priority=1 level=19"),
+                       ("disksize", disksize)]:
+        assert server.put_attr("zram0", attr, body).status_code == 204, attr
+
+
+def load_pages(server: Zramd, pages: list[bytes], first: int = 0, batch: int = 1024) -> None:
+    """Stores `pages` in zram0 from slot `first` on, `batch` pages per request."""
+    for i in range(0, len(pages), batch):
+        r = server.http.put(f"/dev/zram0/pages?from={first + i}", data=b"".join(pages[i:i + batch]))
+        assert r.status_code == 204, r.text
+
+
 def raw_request(port: int, data: bytes, timeout: float = 10, read: bool = True) -> bytes:
     """Sends bytes on a fresh connection and returns everything read until the server closes or timeout."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import PAGE, zramd_bin
+from conftest import PAGE, load_pages, slow_recompression, zramd_bin
 
 
 def run_pipe(server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -59,25 +59,17 @@ class PtyRun:
         return self.proc.returncode
 
 
-def load(server, pages: list[bytes]):
-    for i in range(0, len(pages), 1024):
-        r = server.http.put(f"/dev/zram0/pages?from={i}", data=b"".join(pages[i:i + 1024]))
-        assert r.status_code == 204, r.text
-
-
 def slow_recompress_server(zramd_factory, corpus):
     s = zramd_factory("--disksize", "0", "--workers", "2")
-    for attr, body in [("recomp_algorithm", "algo=zstd priority=1"), ("algorithm_params", "priority=1 level=19"),
-                       ("disksize", "32M")]:
-        assert s.put_attr("zram0", attr, body).status_code == 204
+    slow_recompression(s, "32M")
     pages = corpus.incompressible_ish(400) + corpus.compressible(2600)
-    load(s, pages)
+    load_pages(s, pages)
     return s, pages
 
 
 def test_writeback_through_a_pipe_prints_plain_lines_and_exits_0(wb_server, corpus):
     pages = [corpus.page(i) for i in range(min(corpus.count, 8000))]
-    load(wb_server, pages)
+    load_pages(wb_server, pages)
     assert run_pipe(wb_server, "idle").returncode == 0
     r = run_pipe(wb_server, "writeback", "idle", "--interval", "0.05")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -108,7 +100,7 @@ def test_a_refused_job_exits_1_with_the_servers_reason(server):
 
 
 def test_writeback_on_a_terminal_draws_a_progress_bar(wb_server, corpus):
-    load(wb_server, [corpus.page(i) for i in range(min(corpus.count, 8000))])
+    load_pages(wb_server, [corpus.page(i) for i in range(min(corpus.count, 8000))])
     assert wb_server.put_attr("zram0", "idle", "all").status_code == 204
     assert wb_server.put_attr("zram0", "writeback_batch_size", "4").status_code == 204
     run = PtyRun(wb_server, "writeback", "idle", "--interval", "0.05")
@@ -187,7 +179,7 @@ def test_stat_watch_refreshes_the_table(server, corpus):
     proc = subprocess.Popen([str(zramd_bin()), "stat", "--watch", "--interval", "0.3", "--bytes", "--server", server.base],
                             stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
-    load(server, corpus.compressible(100))
+    load_pages(server, corpus.compressible(100))
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=10)

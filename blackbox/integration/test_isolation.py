@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import PAGE
+from conftest import PAGE, slow_recompression
 
 READERS = 32
 STORED = 64
@@ -186,9 +186,7 @@ def test_attribute_writes_refuse_at_once_during_post_processing(zramd_factory, c
     recompression waited for it on the shared workers, and another device's batch GET took
     seconds. They answer 409 EBUSY at once and zram1 is served meanwhile."""
     s = zramd_factory("--disksize", "0", "--workers", "2")
-    for attr, body in [("recomp_algorithm", "algo=zstd priority=1"), ("algorithm_params", "priority=1 level=19"),
-                       ("disksize", "64M")]:
-        assert s.put_attr("zram0", attr, body).status_code == 204, attr
+    slow_recompression(s, "64M")
     assert s.http.post("/sys/class/zram-control/hot_add").text == "1\n"
     assert s.put_attr("zram1", "disksize", "16M").status_code == 204
     stored = corpus.compressible(64)

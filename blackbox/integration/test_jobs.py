@@ -7,15 +7,9 @@ import time
 import pytest
 import requests
 
-from conftest import PAGE
+from conftest import PAGE, load_pages, slow_recompression
 
 BATCH = 1024
-
-
-def load(server, pages: list[bytes], first: int = 0):
-    for i in range(0, len(pages), BATCH):
-        r = server.http.put(f"/dev/zram0/pages?from={first + i}", data=b"".join(pages[i:i + BATCH]))
-        assert r.status_code == 204, r.text
 
 
 def read_all(server, count: int, first: int = 0) -> list[bytes]:
@@ -64,7 +58,7 @@ def all_pages(corpus) -> list[bytes]:
 
 def test_async_writeback_reports_progress_and_matches_the_synchronous_form(wb_server, corpus):
     pages = all_pages(corpus)
-    load(wb_server, pages)
+    load_pages(wb_server, pages)
     assert wb_server.put_attr("zram0", "idle", "all").status_code == 204
     before = wb_server.stat("zram0", "mm_stat")
     job = wait(wb_server, start(wb_server, "writeback", "idle"))
@@ -86,7 +80,7 @@ def test_async_writeback_reports_progress_and_matches_the_synchronous_form(wb_se
 
 def test_cancel_mid_writeback_leaves_every_slot_consistent(wb_server, corpus):
     pages = all_pages(corpus)
-    load(wb_server, pages)
+    load_pages(wb_server, pages)
     assert wb_server.put_attr("zram0", "idle", "all").status_code == 204
     assert wb_server.put_attr("zram0", "writeback_batch_size", "1").status_code == 204
     job = start(wb_server, "writeback", "idle")
@@ -115,11 +109,9 @@ def test_cancel_mid_writeback_leaves_every_slot_consistent(wb_server, corpus):
 
 def test_cancel_mid_recompress_leaves_every_slot_consistent(zramd_factory, corpus):
     s = zramd_factory("--disksize", "0", "--workers", "2")
-    for attr, body in [("recomp_algorithm", "algo=zstd priority=1"), ("algorithm_params", "priority=1 level=19"),
-                       ("disksize", "32M")]:
-        assert s.put_attr("zram0", attr, body).status_code == 204
+    slow_recompression(s, "32M")
     pages = corpus.incompressible_ish(300) + corpus.compressible(1700)
-    load(s, pages)
+    load_pages(s, pages)
     job = start(s, "recompress", "")
     seen = wait_until_examined(s, job, 20)
     assert seen["state"] == "running", seen
@@ -137,7 +129,7 @@ def test_cancel_mid_recompress_leaves_every_slot_consistent(zramd_factory, corpu
 
 
 def test_one_job_per_device_and_the_second_is_409_naming_it(wb_server, corpus):
-    load(wb_server, all_pages(corpus))
+    load_pages(wb_server, all_pages(corpus))
     assert wb_server.put_attr("zram0", "idle", "all").status_code == 204
     assert wb_server.put_attr("zram0", "writeback_batch_size", "1").status_code == 204
     job = start(wb_server, "writeback", "idle")
@@ -152,7 +144,7 @@ def test_one_job_per_device_and_the_second_is_409_naming_it(wb_server, corpus):
 
 
 def test_bad_input_is_refused_at_once_and_starts_nothing(zramd_factory, server, corpus):
-    load(server, corpus.compressible(10))
+    load_pages(server, corpus.compressible(10))
     cases = [
         ("writeback", "idle", "async=yes", 400, "EINVAL", "async must be 1"),
         ("writeback", "idle", "async=", 400, "EINVAL", "async must be 1"),
@@ -187,7 +179,7 @@ def test_bad_input_is_refused_at_once_and_starts_nothing(zramd_factory, server, 
 
 def test_jobs_respect_the_admin_token(zramd_factory, tokens, corpus):
     s = zramd_factory("--disksize", "16M", "--backing-dev", "bd.sqlite", "--admin-token-file", tokens["admin_file"])
-    load(s, corpus.compressible(2000))
+    load_pages(s, corpus.compressible(2000))
     admin = {"Authorization": f"Bearer {tokens['admin']}"}
     assert s.http.put("/sys/block/zram0/idle", data=b"all", headers=admin).status_code == 204
     assert s.http.put("/sys/block/zram0/writeback_batch_size", data=b"1", headers=admin).status_code == 204
@@ -204,7 +196,7 @@ def test_jobs_respect_the_admin_token(zramd_factory, tokens, corpus):
 
 
 def test_job_progress_is_in_metrics(wb_server, corpus):
-    load(wb_server, corpus.compressible(500))
+    load_pages(wb_server, corpus.compressible(500))
     assert wb_server.put_attr("zram0", "idle", "all").status_code == 204
     job = wait(wb_server, start(wb_server, "writeback", "idle"))
     text = wb_server.http.get("/metrics").text
@@ -220,7 +212,7 @@ def test_job_progress_is_in_metrics(wb_server, corpus):
 
 
 def test_history_is_bounded_and_newest_first(server, corpus):
-    load(server, corpus.compressible(10))
+    load_pages(server, corpus.compressible(10))
     ids = [wait(server, start(server, "compact", "1"))["id"] for _ in range(36)]
     listed = [j["id"] for j in server.http.get("/jobs").json()]
     assert listed == list(reversed(ids))[:32]
@@ -230,10 +222,8 @@ def test_history_is_bounded_and_newest_first(server, corpus):
 
 def test_sigterm_stops_a_running_job_and_the_server_exits_cleanly(zramd_factory, corpus):
     s = zramd_factory("--disksize", "0")
-    for attr, body in [("recomp_algorithm", "algo=zstd priority=1"), ("algorithm_params", "priority=1 level=19"),
-                       ("disksize", "32M")]:
-        assert s.put_attr("zram0", attr, body).status_code == 204
-    load(s, corpus.incompressible_ish(300) + corpus.compressible(1700))
+    slow_recompression(s, "32M")
+    load_pages(s, corpus.incompressible_ish(300) + corpus.compressible(1700))
     job = start(s, "recompress", "")
     assert wait_until_examined(s, job, 5)["state"] == "running"
     started = time.monotonic()

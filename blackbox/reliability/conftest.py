@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import resource
 import signal
 import subprocess
 from pathlib import Path
@@ -61,6 +62,15 @@ def zramd_factory(tmp_path):
         if code != 0:
             failures.append(f"zramd {' '.join(server.args)} exited {code}:\n" + "".join(server.stderr[-20:]))
     assert not failures, "\n".join(failures)
+
+
+def raise_nofile(needed: int):
+    """Raises this process's descriptor limit (zramd inherits it) to `needed`, or fails the test."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.fail(f"ulimit -n is {soft} (hard {hard}); {needed} descriptors are needed")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def kill9(server: Zramd) -> None:

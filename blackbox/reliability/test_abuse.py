@@ -11,7 +11,6 @@ with many items (it once hung the connection: libmicrohttpd ran out of its memor
 from __future__ import annotations
 
 import os
-import resource
 import socket
 import time
 from pathlib import Path
@@ -20,18 +19,10 @@ import pytest
 import requests
 import yaml
 
-from conftest import ERROR_BODY, PAGE
+from conftest import ERROR_BODY, PAGE, raise_nofile
 
 REPO = Path(__file__).resolve().parents[2]
 IDLE = 1000
-
-
-def raise_nofile(needed: int):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            pytest.fail(f"ulimit -n is {soft} (hard {hard}); {needed} descriptors are needed")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def test_1000_idle_and_slowloris_connections_do_not_block_a_normal_client(zramd_factory, corpus):

@@ -155,17 +155,24 @@ def test_backing_file_truncated(tmpfs, zramd_factory, corpus, keep):
         path = data / (BD + suffix)
         if path.exists():
             os.truncate(path, int(path.stat().st_size * keep))
-    exact, failed = audit(s, wb)
-    assert exact + failed == len(wb)
-    # Writeback after the damage: it may work or fail with EIO, never crash or lose memory pages.
-    r = writeback_memory_pages(s, mem)
-    assert r.status_code in (204, 503), r.text
-    e2, f2 = audit(s, mem)
-    assert e2 + f2 == len(mem)
+    exact, failed, r, f2 = audit_after_damage(s, wb, mem)
     if r.status_code == 503:
         assert f2 == 0, "pages whose writeback failed stay in memory"
     still_serving(s, corpus)
     print(f"\ntruncated to {keep:.0%}: written-back pages exact {exact}, EIO {failed}; writeback after: {r.status_code}")
+
+
+def audit_after_damage(s, wb, mem):
+    """Reads every written-back page (exact or EIO, never wrong), then writes the memory pages
+    back: that may work or fail with EIO, never crash or lose them.
+    Returns (exact, EIO) of the written-back pages, the writeback reply, and memory pages failing after."""
+    exact, failed = audit(s, wb)
+    assert exact + failed == len(wb)
+    r = writeback_memory_pages(s, mem)
+    assert r.status_code in (204, 503), r.text
+    e2, f2 = audit(s, mem)
+    assert e2 + f2 == len(mem)
+    return exact, failed, r, f2
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -183,12 +190,7 @@ def test_backing_file_corrupted(tmpfs, zramd_factory, corpus, seed):
             for _ in range(40):
                 f.seek(rng.randrange(size))
                 f.write(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2048))))
-    exact, failed = audit(s, wb)
-    assert exact + failed == len(wb)
-    r = writeback_memory_pages(s, mem)
-    assert r.status_code in (204, 503), r.text
-    e2, f2 = audit(s, mem)
-    assert e2 + f2 == len(mem)
+    exact, failed, r, _ = audit_after_damage(s, wb, mem)
     still_serving(s, corpus)
     print(f"\ncorrupted (seed {seed}): written-back pages exact {exact}, EIO {failed}; writeback after: {r.status_code}")
 

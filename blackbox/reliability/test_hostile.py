@@ -8,7 +8,6 @@ from __future__ import annotations
 import ctypes
 import os
 import random
-import resource
 import select
 import socket
 import subprocess
@@ -18,17 +17,20 @@ import time
 import pytest
 import requests
 
-from conftest import ERROR_BODY, PAGE, raw_request, status_of
+from conftest import ERROR_BODY, PAGE, raise_nofile, raw_request, status_of
 
 MIB = 1 << 20
 
 
-def raise_nofile(needed: int):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            pytest.fail(f"ulimit -n is {soft} (hard {hard}); {needed} descriptors are needed")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+def run_watching_rss(server, threads, before: int) -> int:
+    """Runs `threads` to the end; the server's peak RSS (KiB) meanwhile, at least `before`."""
+    peak = before
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, server.rss_kib())
+        time.sleep(0.01)
+    return peak
 
 
 def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
@@ -100,13 +102,7 @@ def test_40_unauthenticated_16_mib_bodies_leave_memory_flat(zramd_factory, token
                 pass
             replies.append(read_until_closed(c, 5))
 
-    threads = [threading.Thread(target=push) for _ in range(40)]
-    peak = before
-    for t in threads:
-        t.start()
-    while any(t.is_alive() for t in threads):
-        peak = max(peak, s.rss_kib())
-        time.sleep(0.01)
+    peak = run_watching_rss(s, [threading.Thread(target=push) for _ in range(40)], before)
     after = s.rss_kib()
     print(f"\nRSS {before} KiB before, peak {peak} KiB, {after} KiB after 40 x 16 MiB unauthenticated bodies")
     assert peak - before < 24 * 1024 and after - before < 16 * 1024
@@ -139,13 +135,7 @@ def test_body_memory_is_bounded_across_connections(zramd_factory, corpus):
                 headers = assert_error(reply, 503, "EAGAIN")
                 retry.append(headers.get("retry-after"))
 
-    threads = [threading.Thread(target=push, args=(i,)) for i in range(12)]
-    peak = before
-    for t in threads:
-        t.start()
-    while any(t.is_alive() for t in threads):
-        peak = max(peak, s.rss_kib())
-        time.sleep(0.01)
+    peak = run_watching_rss(s, [threading.Thread(target=push, args=(i,)) for i in range(12)], before)
     after = s.rss_kib()
     print(f"\n12 x 16 MiB bodies against --max-body-memory 48M: {sorted(statuses, key=str)}; "
           f"RSS {before} -> peak {peak} -> {after} KiB")
