@@ -84,7 +84,8 @@ final class ServerCore: @unchecked Sendable {
             context.path = String(cString: url)
             // Differing Content-Length headers are how requests get smuggled past a proxy
             // (RFC 9112 6.3): refuse.
-            if Self.contentLengths(connection).count > 1 {
+            let contentLengths = Self.contentLengths(connection)
+            if contentLengths.count > 1 {
                 return queue(engineError(400, "EINVAL", "conflicting Content-Length headers"), on: connection, context)
             }
             if RequestHead.queryItemCount(context.rawQuery) > maxQueryItems {
@@ -93,9 +94,7 @@ final class ServerCore: @unchecked Sendable {
             if let refusal = handler.admit(makeRequest(context, ConnectionRef(raw: connection))) {
                 return queue(refusal, on: connection, context)
             }
-            if let declared = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
-                let length = Int(String(cString: declared)), length > 0
-            {
+            if let declared = contentLengths.first, let length = Int(declared), length > 0 {
                 if length > maxBodyBytes { return queue(tooLarge(), on: connection, context) }
                 guard claimBodyMemory(length, for: context) else { return queue(overloaded(), on: connection, context) }
                 context.reserve(length)
