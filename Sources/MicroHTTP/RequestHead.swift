@@ -47,10 +47,10 @@ enum RequestHead {
     }
 
     /// The number of non-empty `&`-separated items of a raw query.
-    static func queryItemCount(_ rawQuery: String) -> Int {
+    static func queryItemCount<Bytes: Sequence<UInt8>>(_ rawQuery: Bytes) -> Int {
         var items = 0
         var inItem = false
-        for byte in rawQuery.utf8 {
+        for byte in rawQuery {
             if byte == UInt8(ascii: "&") {
                 inItem = false
             } else if !inItem {
@@ -123,17 +123,7 @@ enum RequestHead {
         for i in start..<firstSpace where !(bytes[i] >= UInt8(ascii: "A") && bytes[i] <= UInt8(ascii: "Z")) { return bad }
         for i in (firstSpace + 1)..<secondSpace where bytes[i] <= space || bytes[i] == 0x7F { return bad }
         if let question = find(UInt8(ascii: "?"), in: bytes, from: firstSpace + 1, before: secondSpace) {
-            var items = 0
-            var inItem = false
-            for i in (question + 1)..<secondSpace {
-                if bytes[i] == UInt8(ascii: "&") {
-                    inItem = false
-                } else if !inItem {
-                    inItem = true
-                    items += 1
-                }
-            }
-            if items > limits.maxQueryItems {
+            if queryItemCount(bytes[(question + 1)..<secondSpace]) > limits.maxQueryItems {
                 return .reject(status: 400, errno: "EINVAL", why: "more than \(limits.maxQueryItems) query items")
             }
         }

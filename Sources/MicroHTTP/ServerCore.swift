@@ -88,7 +88,7 @@ final class ServerCore: @unchecked Sendable {
             if contentLengths.count > 1 {
                 return queue(engineError(400, "EINVAL", "conflicting Content-Length headers"), on: connection, context)
             }
-            if RequestHead.queryItemCount(context.rawQuery) > maxQueryItems {
+            if RequestHead.queryItemCount(context.rawQuery.utf8) > maxQueryItems {
                 return queue(engineError(400, "EINVAL", "more than \(maxQueryItems) query items"), on: connection, context)
             }
             if let refusal = handler.admit(makeRequest(context, ConnectionRef(raw: connection))) {

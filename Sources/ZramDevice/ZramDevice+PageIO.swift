@@ -266,14 +266,19 @@ extension ZramDevice {
         } else if state.flags.contains(.writtenBack) {
             try readBacking(live, state, into: page)
         } else if state.flags.contains(.huge) {
-            let handle = Handle(raw: UInt32(state.value))
-            live.pool.withObject(handle, length: state.size, scratch: page) { bytes in
-                if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
-            }
+            copyObject(live, state, into: page)
         } else {
             return try decompressObject(live, state, into: page, wait: wait)
         }
         return true
+    }
+
+    /// Copies a slot's allocator object as stored (the compressed bytes, or the page itself
+    /// when huge) to the start of `page`; the caller holds the slot lock.
+    func copyObject(_ live: LiveDevice, _ state: SlotState, into page: UnsafeMutableRawBufferPointer) {
+        live.pool.withObject(Handle(raw: UInt32(state.value)), length: state.size, scratch: page) { bytes in
+            if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
+        }
     }
 
     /// Decompresses an allocator object with the stream pool of the slot's priority.

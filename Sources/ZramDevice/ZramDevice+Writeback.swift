@@ -131,10 +131,7 @@ extension ZramDevice {
                 guard state.flags.contains(.postProcessing) else { return nil }
                 do {
                     if live.compressedWriteback, !state.flags.contains(.huge) {
-                        let handle = Handle(raw: UInt32(state.value))
-                        live.pool.withObject(handle, length: state.size, scratch: page) { bytes in
-                            if bytes.baseAddress != UnsafeRawPointer(page.baseAddress) { page.copyMemory(from: bytes) }
-                        }
+                        copyObject(live, state, into: page)
                     } else {
                         try restoreLocked(live, state, into: page)
                     }

@@ -204,23 +204,15 @@ public final class JobManager: @unchecked Sendable {
         for device in devices {
             let latest = jobs.last { $0.device === device }
             let active = latest?.isActive ?? false
-            let labels = [("device", device.name)]
-            out.append(
-                ExternalSeries(
-                    name: "zram_job_running", help: "1 while a job runs (or waits to run) on the device",
-                    labels: labels, value: active ? 1 : 0, counter: false))
-            out.append(
-                ExternalSeries(
-                    name: "zram_job_candidate_pages", help: "Pages the device's active or latest job picked",
-                    labels: labels, value: latest?.progress.total ?? 0, counter: false))
-            out.append(
-                ExternalSeries(
-                    name: "zram_job_examined_pages", help: "Pages the device's active or latest job has looked at",
-                    labels: labels, value: latest?.progress.examined ?? 0, counter: false))
-            out.append(
-                ExternalSeries(
-                    name: "zram_job_processed_pages", help: "Pages the device's active or latest job has changed",
-                    labels: labels, value: latest?.progress.processed ?? 0, counter: false))
+            let gauges = [
+                ("zram_job_running", "1 while a job runs (or waits to run) on the device", active ? 1 : 0),
+                ("zram_job_candidate_pages", "Pages the device's active or latest job picked", latest?.progress.total ?? 0),
+                ("zram_job_examined_pages", "Pages the device's active or latest job has looked at", latest?.progress.examined ?? 0),
+                ("zram_job_processed_pages", "Pages the device's active or latest job has changed", latest?.progress.processed ?? 0),
+            ]
+            for (name, help, value) in gauges {
+                out.append(ExternalSeries(name: name, help: help, labels: [("device", device.name)], value: value, counter: false))
+            }
         }
         for device in devices {
             for state in [Job.State.done, .failed, .cancelled] {
