@@ -24,7 +24,8 @@ let package = Package(
         systemLibrary("CZlib", pkgConfig: "zlib", apt: "zlib1g-dev"),
         systemLibrary("CLZO", pkgConfig: "lzo2", apt: "liblzo2-dev"),
         systemLibrary("CSQLite", pkgConfig: "sqlite3", apt: "libsqlite3-dev"),
-        systemLibrary("CMicroHTTPD", pkgConfig: "libmicrohttpd", apt: "libmicrohttpd-dev"),
+        // epoll and eventfd, which Glibc's module does not export.
+        .systemLibrary(name: "CEpoll"),
 
         // pthread locks every layer shares (ThreadSanitizer sees them; see docs/ARCHITECTURE.md).
         .target(name: "ZSync", swiftSettings: strict),
@@ -41,8 +42,8 @@ let package = Package(
         // Layer 5: the NBD front end (POSIX sockets; knows the device's public API, nothing of HTTP).
         .target(name: "ZramNBD", dependencies: ["ZramDevice", "ZSync"], swiftSettings: strict),
 
-        // Layer 5: the HTTP engine (libmicrohttpd; knows nothing of zram).
-        .target(name: "MicroHTTP", dependencies: ["CMicroHTTPD", "ZSync"], swiftSettings: strict),
+        // Layer 5: the HTTP engine (knows nothing of zram).
+        .target(name: "MicroHTTP", dependencies: ["CEpoll", "ZSync"], swiftSettings: strict),
 
         // Layer 5: zram over HTTP (routes, auth, errors, metrics).
         .target(
@@ -63,7 +64,7 @@ let package = Package(
             name: "zbench", dependencies: ["ZComp", "ZSmalloc", "ZramDevice", "ZramBacking", "CSQLite"], path: "bench/Sources/zbench",
             swiftSettings: strict),
         .executableTarget(
-            name: "httpbench", dependencies: ["MicroHTTP", "CMicroHTTPD", "ZSync"], path: "bench/Sources/httpbench",
+            name: "httpbench", dependencies: ["MicroHTTP", "ZSync"], path: "bench/Sources/httpbench",
             swiftSettings: strict),
 
         // libFuzzer entry points for the attribute parsers and the router's parsing; built

@@ -1,14 +1,12 @@
+import CEpoll
 import ZSync
-import CMicroHTTPD
 import Glibc
 
 /// Accepts connections and holds each one until its first request head is complete, then
-/// hands it to libmicrohttpd (`MHD_add_connection`).
+/// hands it to a polling thread.
 ///
-/// libmicrohttpd 0.9.75 only has an inactivity timeout, keeps a half-closed connection's slot
-/// until it expires, and mishandles some heads (see `RequestHead`). Here, on one thread with
-/// its own epoll set and without reading anything (`MSG_PEEK`, so libmicrohttpd still gets
-/// every byte), a connection is:
+/// Here, on one thread with its own epoll set and without reading anything (`MSG_PEEK`, so
+/// the polling thread still gets every byte), a connection is:
 /// - answered 408 and closed when its head is not complete `headerTimeout` after accept, or
 ///   nothing arrived for `idleTimeout`, however the bytes trickle;
 /// - closed at once when the client shuts its side before the head is complete;
@@ -19,8 +17,6 @@ import Glibc
 /// (and by `init`/`stop` before it starts and after it is joined).
 final class FrontDoor: @unchecked Sendable {
     private struct Pending {
-        var address: sockaddr_storage
-        var length: socklen_t
         let acceptedNanos: UInt64
         var lastNanos: UInt64
         var peeked: Int
@@ -29,7 +25,6 @@ final class FrontDoor: @unchecked Sendable {
     private let listenFD: Int32
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let daemon: OpaquePointer
     private let core: ServerCore
     private let limits: RequestHead.Limits
     private let headerTimeoutNanos: UInt64
@@ -40,10 +35,9 @@ final class FrontDoor: @unchecked Sendable {
     private var listening = false
     private var thread = pthread_t()
 
-    /// Starts serving `listenFD` (which it now owns) for `daemon`.
-    init(listenFD: Int32, daemon: OpaquePointer, core: ServerCore, config: ServerConfig) {
+    /// Starts serving `listenFD` (which it now owns) for `core`'s polling threads.
+    init(listenFD: Int32, core: ServerCore, config: ServerConfig) {
         self.listenFD = listenFD
-        self.daemon = daemon
         self.core = core
         limits = RequestHead.Limits(
             maxRequestLine: config.maxRequestLineBytes, maxHead: config.maxHeaderBytes, maxQueryItems: config.maxQueryItems)
@@ -94,7 +88,7 @@ final class FrontDoor: @unchecked Sendable {
         listening = false
     }
 
-    /// Connection slots left: the limit minus those held here and those libmicrohttpd serves.
+    /// Connection slots left: the limit minus those held here and those being served.
     private var slotsLeft: Int { connectionLimit - pending.count - core.connections.load(ordering: .relaxed) }
 
     private func run() {
@@ -118,13 +112,7 @@ final class FrontDoor: @unchecked Sendable {
 
     private func acceptAll() {
         while slotsLeft > 0 {
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    accept(listenFD, $0, &length)
-                }
-            }
+            let fd = accept(listenFD, nil, nil)
             if fd < 0 {
                 // Out of descriptors: pause, and try again on the next round (50 ms).
                 if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { stopListening() }
@@ -133,7 +121,7 @@ final class FrontDoor: @unchecked Sendable {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let now = MonotonicClock.nanoseconds()
-            pending[fd] = Pending(address: address, length: length, acceptedNanos: now, lastNanos: now, peeked: 0)
+            pending[fd] = Pending(acceptedNanos: now, lastNanos: now, peeked: 0)
             core.waiting.store(pending.count, ordering: .relaxed)
             // Edge-triggered: an event for each arrival, since peeking leaves the bytes unread.
             // Registering a socket that already has data reports it at once.
@@ -166,15 +154,10 @@ final class FrontDoor: @unchecked Sendable {
     }
 
     private func handOver(_ fd: Int32) {
-        guard var connection = pending.removeValue(forKey: fd) else { return }
+        guard pending.removeValue(forKey: fd) != nil else { return }
         epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-        // Counted by libmicrohttpd from here (its connection-notify callback, on its thread):
-        // a moment of undercount, never an overcount.
+        core.adopt(fd)
         core.waiting.store(pending.count, ordering: .relaxed)
-        // On failure libmicrohttpd has closed the socket already.
-        _ = withUnsafeMutablePointer(to: &connection.address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { MHD_add_connection(daemon, fd, $0, connection.length) }
-        }
     }
 
     /// Answers and closes: what was sent is read first, so closing does not reset the

@@ -1,5 +1,3 @@
-import CMicroHTTPD
-
 /// An HTTP method: the ones zramd answers by name, anything else as sent.
 public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
     case GET, HEAD, PUT, POST, DELETE
@@ -35,7 +33,7 @@ public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
 /// One HTTP request as the handler sees it; borrowed, valid only during the handler call.
 public struct Request: ~Copyable {
     public let method: HTTPMethod
-    /// Path, percent-decoded by libmicrohttpd, without the query.
+    /// Path, percent-decoded, without the query.
     public let path: String
     /// Everything after `?` as sent, undecoded; empty when there is none.
     package let rawQuery: String
@@ -43,19 +41,21 @@ public struct Request: ~Copyable {
     public let body: UnsafeRawBufferPointer
     private let source: HeaderSource
 
-    /// Where the headers come from: the live connection, or a list (tests drive a handler
-    /// without a socket, as HummingbirdTesting does).
+    /// Where the headers come from: the header lines as received, or a list (tests drive a
+    /// handler without a socket, as HummingbirdTesting does).
     private enum HeaderSource {
-        case connection(ConnectionRef)
+        case lines(UnsafeRawBufferPointer)
         case list([(name: String, value: String)])
     }
 
-    init(method: String, path: String, rawQuery: String, body: UnsafeRawBufferPointer, connection: ConnectionRef) {
-        self.method = HTTPMethod(method)
+    /// A request read from a connection; `headerLines` are its header lines, which must stay
+    /// in place while the request is handled.
+    init(method: HTTPMethod, path: String, rawQuery: String, body: UnsafeRawBufferPointer, headerLines: UnsafeRawBufferPointer) {
+        self.method = method
         self.path = path
         self.rawQuery = rawQuery
         self.body = body
-        source = .connection(connection)
+        source = .lines(headerLines)
     }
 
     /// A request that no connection carries, for driving a handler in tests.
@@ -75,32 +75,16 @@ public struct Request: ~Copyable {
 
     /// The value of header `name`, compared case-insensitively; the first one when repeated.
     public func header(_ name: String) -> String? {
-        switch source {
-        case .connection(let connection):
-            MHD_lookup_connection_value(connection.raw, .HEADER_KIND, name).map { String(cString: $0) }
-        case .list(let list):
-            list.first { $0.name.lowercased() == name.lowercased() }?.value
-        }
+        let wanted = name.lowercased()
+        return headers.first { $0.name.lowercased() == wanted }?.value
     }
 
     /// Every header in arrival order.
     public var headers: [(name: String, value: String)] {
-        guard case .connection(let connection) = source else {
-            if case .list(let list) = source { return list }
-            return []
+        switch source {
+        case .list(let list): list
+        case .lines(let lines): HeaderLines.parse(lines)
         }
-        var collected: [(name: String, value: String)] = []
-        withUnsafeMutablePointer(to: &collected) { list in
-            _ = MHD_get_connection_values(
-                connection.raw, .HEADER_KIND,
-                { cls, _, key, value in
-                    guard let key else { return .YES }
-                    let list = cls!.assumingMemoryBound(to: [(name: String, value: String)].self)
-                    list.pointee.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
-                    return .YES
-                }, list)
-        }
-        return collected
     }
 
     /// Query items in order, `+` and `%XX` decoded; a key without `=` has an empty value.
@@ -140,7 +124,7 @@ enum QueryDecoding {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private static func hexValue(_ c: UInt8) -> UInt8? {
+    static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
@@ -150,11 +134,49 @@ enum QueryDecoding {
     }
 }
 
-/// A libmicrohttpd connection handle that may cross to a worker thread.
-///
-/// `@unchecked Sendable` is safe because the worker only touches the connection while it is
-/// suspended (libmicrohttpd does not process it then), and `MHD_resume_connection` is
-/// documented as callable from any thread.
-struct ConnectionRef: @unchecked Sendable {
-    let raw: OpaquePointer
+/// Header lines as `RequestHead` checked them: `name: value`, each ending in `\n` or `\r\n`.
+enum HeaderLines {
+    static func parse(_ lines: UnsafeRawBufferPointer) -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        var line = 0
+        while line < lines.count {
+            var end = line
+            while end < lines.count, lines[end] != UInt8(ascii: "\n") { end += 1 }
+            defer { line = end + 1 }
+            let text = end > line && lines[end - 1] == UInt8(ascii: "\r") ? end - 1 : end
+            guard text > line, let colon = (line..<text).first(where: { lines[$0] == UInt8(ascii: ":") }) else { continue }
+            var from = colon + 1
+            var to = text
+            while from < to, lines[from] == UInt8(ascii: " ") || lines[from] == UInt8(ascii: "\t") { from += 1 }
+            while to > from, lines[to - 1] == UInt8(ascii: " ") || lines[to - 1] == UInt8(ascii: "\t") { to -= 1 }
+            result.append((string(lines, line, colon), string(lines, from, to)))
+        }
+        return result
+    }
+
+    private static func string(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[from..<to]), as: UTF8.self)
+    }
+}
+
+/// Percent-decoding of a request path (`%XX` only: `+` is a plus sign in a path).
+enum PathDecoding {
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> String {
+        guard bytes.contains(UInt8(ascii: "%")) else { return String(decoding: bytes, as: UTF8.self) }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "%"), i + 2 < bytes.count,
+                let high = QueryDecoding.hexValue(bytes[i + 1]), let low = QueryDecoding.hexValue(bytes[i + 2])
+            {
+                decoded.append(high << 4 | low)
+                i += 3
+            } else {
+                decoded.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: decoded, as: UTF8.self)
+    }
 }

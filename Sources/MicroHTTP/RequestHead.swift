@@ -1,22 +1,36 @@
 import Glibc
 
-/// Checks a connection's first request head (request line and headers) on the raw bytes the
-/// front door peeks at, before libmicrohttpd sees the connection.
+/// Checks and parses a request head (request line and headers) on the raw bytes received:
+/// the front door's peek at a connection's first head, and every head a connection reads.
 ///
-/// libmicrohttpd 0.9.75 answers some malformed heads with its status line and headers sent
-/// twice (no `Host`, a `Content-Length` of `0x10`, `-1` or `+4096`), drops an over-long
-/// request line without a reply and hangs on a query with a few hundred items (its 32 KiB
-/// connection pool runs out). Heads like these are answered here instead, in one well-formed
-/// response; a head that passes is one libmicrohttpd parses without trouble.
+/// Strict, as RFC 9112 allows a server to be: one `Host` in HTTP/1.1, `Content-Length` as
+/// plain digits and never with `Transfer-Encoding`, which may only be `chunked`; a head
+/// that fails is answered in one well-formed response and the connection closed.
 enum RequestHead {
     /// What the bytes received so far amount to.
     enum Verdict: Equatable {
         /// The head is not complete yet (and within the limits so far).
         case incomplete
-        /// A complete head that libmicrohttpd may take.
-        case complete
+        /// A complete, well-formed head.
+        case complete(Parsed)
         /// Answer `status` with `errno` and `why`, then close.
         case reject(status: Int, errno: String, why: String)
+    }
+
+    /// Where a complete head's parts lie in the bytes inspected (offsets from their start).
+    struct Parsed: Equatable {
+        var methodStart = 0, methodEnd = 0
+        /// The request target: path, then `?` and the query when there is one.
+        var targetStart = 0, targetEnd = 0
+        /// The first header line, and the end of the head (just past its empty line).
+        var headersStart = 0, end = 0
+        var http11 = false
+        var contentLength: Int?
+        var chunked = false
+        /// `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`.
+        var close = false
+        /// `Expect: 100-continue`.
+        var expectContinue = false
     }
 
     struct Limits {
@@ -41,9 +55,11 @@ enum RequestHead {
         if headEnd - start > limits.maxHead {
             return .reject(status: 431, errno: "E2BIG", why: "request head over \(limits.maxHead) bytes")
         }
-        return checkRequestLine(bytes, start, trimCR(bytes, lineEnd), limits)
-            ?? checkHeaders(bytes, lineEnd + 1, headEnd, http11: isHTTP11(bytes, start, trimCR(bytes, lineEnd)))
-            ?? .complete
+        var parsed = Parsed(headersStart: lineEnd + 1, end: headEnd, http11: isHTTP11(bytes, start, trimCR(bytes, lineEnd)))
+        if let refusal = checkRequestLine(bytes, start, trimCR(bytes, lineEnd), limits, &parsed) ?? checkHeaders(bytes, &parsed) {
+            return refusal
+        }
+        return .complete(parsed)
     }
 
     /// The number of non-empty `&`-separated items of a raw query.
@@ -113,7 +129,9 @@ enum RequestHead {
     }
 
     /// `METHOD SP target SP HTTP/1.x`, and the target's query items within the limit.
-    private static func checkRequestLine(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ limits: Limits) -> Verdict? {
+    private static func checkRequestLine(
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ limits: Limits, _ parsed: inout Parsed
+    ) -> Verdict? {
         let bad = Verdict.reject(status: 400, errno: "EINVAL", why: "malformed request line")
         guard let firstSpace = find(space, in: bytes, from: start, before: end), firstSpace > start,
             let secondSpace = find(space, in: bytes, from: firstSpace + 1, before: end), secondSpace > firstSpace + 1,
@@ -127,16 +145,22 @@ enum RequestHead {
                 return .reject(status: 400, errno: "EINVAL", why: "more than \(limits.maxQueryItems) query items")
             }
         }
+        (parsed.methodStart, parsed.methodEnd) = (start, firstSpace)
+        (parsed.targetStart, parsed.targetEnd) = (firstSpace + 1, secondSpace)
         return nil
     }
 
     /// Every header line is `name: value`; HTTP/1.1 has exactly one `Host`; `Content-Length`
     /// is plain decimal digits, agreeing when repeated; not both it and `Transfer-Encoding`.
-    private static func checkHeaders(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ headEnd: Int, http11: Bool) -> Verdict? {
+    /// Records the body's framing, `Connection` and `Expect` in `parsed`.
+    private static func checkHeaders(_ bytes: UnsafeRawBufferPointer, _ parsed: inout Parsed) -> Verdict? {
+        let headEnd = parsed.end
+        let http11 = parsed.http11
         var hosts = 0
         var length: (from: Int, to: Int)?
         var chunked = false
-        var line = from
+        var keepAlive = false
+        var line = parsed.headersStart
         while line < headEnd {
             guard let lineEnd = find(lf, in: bytes, from: line, before: headEnd) else { break }
             let end = trimCR(bytes, lineEnd)
@@ -171,6 +195,13 @@ enum RequestHead {
                     return .reject(status: 400, errno: "EINVAL", why: "only one Transfer-Encoding: chunked is accepted")
                 }
                 chunked = true
+            } else if equalFolded(bytes, line, colon, "connection") {
+                forEachToken(bytes, valueStart, valueEnd) { from, to in
+                    if equalFolded(bytes, from, to, "close") { parsed.close = true }
+                    if equalFolded(bytes, from, to, "keep-alive") { keepAlive = true }
+                }
+            } else if equalFolded(bytes, line, colon, "expect") {
+                parsed.expectContinue = equalFolded(bytes, valueStart, valueEnd, "100-continue")
             }
         }
         if http11 && hosts != 1 {
@@ -179,7 +210,28 @@ enum RequestHead {
         if chunked && length != nil {
             return .reject(status: 400, errno: "EINVAL", why: "both Content-Length and Transfer-Encoding")
         }
+        if let length {
+            var value = 0
+            for i in length.from..<length.to { value = value * 10 + Int(bytes[i] - UInt8(ascii: "0")) }
+            parsed.contentLength = value
+        }
+        parsed.chunked = chunked
+        if !http11 && !keepAlive { parsed.close = true }
         return nil
+    }
+
+    /// Calls `body` with the bounds of each comma-separated token of a header value.
+    private static func forEachToken(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ body: (Int, Int) -> Void) {
+        var start = from
+        while start < to {
+            var end = start
+            while end < to, bytes[end] != UInt8(ascii: ",") { end += 1 }
+            var a = start, b = end
+            while a < b, bytes[a] == space || bytes[a] == UInt8(ascii: "\t") { a += 1 }
+            while b > a, bytes[b - 1] == space || bytes[b - 1] == UInt8(ascii: "\t") { b -= 1 }
+            if b > a { body(a, b) }
+            start = end + 1
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 import Glibc
 import MicroHTTP
+import ZSync
 
 // httpbench serve PORT [THREADS] [WORKERS]: serves PageHandler until stdin closes, then prints
 // requests answered and server CPU µs per request by route (wrk drives the load).
-// httpbench respmem: cost of MHD_RESPMEM_MUST_COPY vs MUST_FREE for a 4 KiB body.
 
 let arguments = CommandLine.arguments
 switch arguments.dropFirst().first {
@@ -30,9 +30,14 @@ case "serve":
         countMark = count
     }
     server.stop()
-case "respmem":
-    RespMem.run()
 default:
-    print("usage: httpbench serve [PORT [THREADS [WORKERS]]] | respmem")
+    print("usage: httpbench serve [PORT [THREADS [WORKERS]]] ")
     exit(2)
+}
+
+/// Requests completed, for CPU-per-request readings.
+final class RouteCounter: Sendable {
+    private let count = Locked(0)
+    func record(_ route: String) { count.withLock { $0 += 1 } }
+    func total() -> Int { count.withLock { $0 } }
 }

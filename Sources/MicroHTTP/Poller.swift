@@ -1,0 +1,134 @@
+import CEpoll
+import Glibc
+import ZSync
+
+/// One polling thread: its own epoll set (edge-triggered) over the connections it was
+/// given, which it reads, parses and answers; offloaded requests come back through `resume`.
+///
+/// `@unchecked Sendable`: `inbox` is locked and `wakeFD` is an eventfd; everything else is
+/// touched only on the poller's thread (and by `stop` after joining it).
+final class Poller: @unchecked Sendable {
+    private struct Inbox {
+        var adopted: [Int32] = []
+        var resumed: [Connection] = []
+        var stopping = false
+    }
+
+    unowned let core: ServerCore
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let inbox = Locked(Inbox())
+    private var connections: [Int32: Connection] = [:]
+    private var thread = pthread_t()
+    /// This thread's `Date` line, refreshed once per loop.
+    private(set) var date = DateLine()
+
+    init(core: ServerCore) {
+        self.core = core
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd: \(errno)")
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = wakeFD
+        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl: \(errno)")
+        thread = PThread.spawn { [self] in run() }
+    }
+
+    /// Takes over a connected socket (non-blocking); any thread.
+    func adopt(_ fd: Int32) {
+        core.connections.add(1, ordering: .relaxed)
+        inbox.withLock { $0.adopted.append(fd) }
+        wake()
+    }
+
+    /// Queues a connection whose worker stored its reply; any thread.
+    func resume(_ connection: Connection) {
+        inbox.withLock { $0.resumed.append(connection) }
+        wake()
+    }
+
+    /// Closes every connection and ends the thread.
+    func stop() {
+        inbox.withLock { $0.stopping = true }
+        wake()
+        PThread.join(thread)
+        for fd in inbox.withLock({ $0.adopted }) {
+            close(fd)
+            core.connections.subtract(1, ordering: .relaxed)
+        }
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    /// A connection closed its socket: it leaves the set (closing removed it from epoll).
+    func forget(_ connection: Connection) {
+        if connections.removeValue(forKey: connection.fd) != nil { core.connections.subtract(1, ordering: .relaxed) }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func run() {
+        let capacity = 128
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        var lastSweep = MonotonicClock.nanoseconds()
+        while true {
+            let n = epoll_wait(epollFD, events, Int32(capacity), connections.isEmpty ? -1 : Self.sweepMilliseconds)
+            if n < 0 && errno != EINTR { preconditionFailure("epoll_wait: \(errno)") }
+            date.refresh()
+            for i in 0..<max(0, Int(n)) {
+                let fd = events[i].data.fd
+                if fd == wakeFD {
+                    guard takeInbox() else {
+                        closeAll()
+                        return
+                    }
+                } else if let connection = connections[fd] {
+                    connection.handle(events[i].events)
+                }
+            }
+            let now = MonotonicClock.nanoseconds()
+            if now - lastSweep >= UInt64(Self.sweepMilliseconds) * 1_000_000 {
+                lastSweep = now
+                for connection in Array(connections.values) { connection.checkDeadlines(now: now) }
+            }
+        }
+    }
+
+    private static let sweepMilliseconds: Int32 = 100
+
+    /// Adopts new connections and sends the replies workers handed back; false once stopping.
+    private func takeInbox() -> Bool {
+        var count: UInt64 = 0
+        _ = read(wakeFD, &count, 8)
+        let taken = inbox.withLock { box in
+            defer { (box.adopted, box.resumed) = ([], []) }
+            return (box.adopted, box.resumed, box.stopping)
+        }
+        // Replies first: at shutdown the last offloaded ones still go out (with `Connection: close`).
+        for connection in taken.1 { connection.resumed() }
+        guard !taken.2 else {
+            inbox.withLock { $0.adopted += taken.0 }
+            return false
+        }
+        for fd in taken.0 {
+            let connection = Connection(fd: fd, poller: self)
+            connections[fd] = connection
+            var event = epoll_event()
+            // Edge-triggered: one event per arrival; a socket that already holds bytes (the
+            // front door peeked at its first head) is reported at once.
+            event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+            event.data.fd = fd
+            if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) != 0 { connection.close() }
+        }
+        return true
+    }
+
+    private func closeAll() {
+        for connection in Array(connections.values) { connection.close() }
+    }
+}
