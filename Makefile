@@ -5,7 +5,7 @@ CORPUS_ZST := $(SHARED)/corpus/pages-a.bin.zst
 CORPUS := $(abspath .corpus/pages-a.bin)
 export ZRAMD_CORPUS := $(CORPUS)
 
-APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libmicrohttpd-dev libsqlite3-dev zlib1g-dev liblzo2-dev
+APT_PACKAGES := pkg-config zstd libzstd-dev liblz4-dev libsqlite3-dev zlib1g-dev liblzo2-dev
 # What the black-box tests and the HTTP benchmark drive the server with (chromium: the /ui browser test).
 APT_TEST_PACKAGES := curl prometheus wrk nginx-light systemd binutils sqlite3 chromium chromium-driver
 

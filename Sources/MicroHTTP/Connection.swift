@@ -25,7 +25,7 @@ final class Connection: @unchecked Sendable {
 
     let fd: Int32
     private let poller: Poller
-    private var core: ServerCore { poller.core }
+    private let core: ServerCore
     private(set) var state = State.reading
     /// Set by an event: the socket may have bytes (or an end) not read yet.
     private var readable = true
@@ -70,6 +70,7 @@ final class Connection: @unchecked Sendable {
     init(fd: Int32, poller: Poller) {
         self.fd = fd
         self.poller = poller
+        core = poller.core
         input = ByteBuffer(capacity: Self.inputCapacity)
         output = ByteBuffer(capacity: 512)
         lastNanos = MonotonicClock.nanoseconds()
@@ -171,7 +172,8 @@ final class Connection: @unchecked Sendable {
 
     /// Admits a request on its head; false when it was refused.
     private func begin(_ parsed: RequestHead.Parsed) -> Bool {
-        requestStartNanos = MonotonicClock.nanoseconds()
+        // The request starts when its head's last bytes arrived.
+        requestStartNanos = lastNanos
         let bytes = UnsafeRawBufferPointer(start: input.base, count: input.count)
         method = HTTPMethod(bytes, parsed.methodStart, parsed.methodEnd)
         var targetEnd = parsed.targetEnd

@@ -14,7 +14,8 @@ final class Poller: @unchecked Sendable {
         var stopping = false
     }
 
-    unowned let core: ServerCore
+    /// The server core owns its pollers and stops them before it goes.
+    unowned(unsafe) let core: ServerCore
     private let epollFD: Int32
     private let wakeFD: Int32
     private let inbox = Locked(Inbox())
@@ -30,7 +31,7 @@ final class Poller: @unchecked Sendable {
         precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd: \(errno)")
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
-        event.data.fd = wakeFD
+        event.data.ptr = nil
         precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl: \(errno)")
         thread = PThread.spawn { [self] in run() }
     }
@@ -81,14 +82,14 @@ final class Poller: @unchecked Sendable {
             if n < 0 && errno != EINTR { preconditionFailure("epoll_wait: \(errno)") }
             date.refresh()
             for i in 0..<max(0, Int(n)) {
-                let fd = events[i].data.fd
-                if fd == wakeFD {
+                // The eventfd's data is 0; a connection's is the connection (retained by `connections`).
+                if let raw = events[i].data.ptr {
+                    Unmanaged<Connection>.fromOpaque(raw).takeUnretainedValue().handle(events[i].events)
+                } else {
                     guard takeInbox() else {
                         closeAll()
                         return
                     }
-                } else if let connection = connections[fd] {
-                    connection.handle(events[i].events)
                 }
             }
             let now = MonotonicClock.nanoseconds()
@@ -122,7 +123,7 @@ final class Poller: @unchecked Sendable {
             // Edge-triggered: one event per arrival; a socket that already holds bytes (the
             // front door peeked at its first head) is reported at once.
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-            event.data.fd = fd
+            event.data.ptr = Unmanaged.passUnretained(connection).toOpaque()
             if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) != 0 { connection.close() }
         }
         return true

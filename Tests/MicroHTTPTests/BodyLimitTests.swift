@@ -58,3 +58,25 @@ struct BodyLimitTests {
     /// One 64 KiB chunk of a chunked body.
     static let chunk = [UInt8]("10000\r\n".utf8) + [UInt8](repeating: 0x41, count: 0x10000) + [UInt8]("\r\n".utf8)
 }
+
+@Suite("Bodies: Expect: 100-continue and chunked uploads")
+struct BodyFramingTests {
+    @Test func continueIsSentBeforeTheBodyIsRead() throws {
+        let server = try startServer()
+        let client = try RawClient(port: server.port)
+        client.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        let interim = try #require(client.readResponse(head: true))
+        #expect(interim.status == 100)
+        client.send("hello")
+        #expect(client.readResponse()?.text == "hello")
+    }
+
+    @Test func aChunkedUploadReachesTheHandlerWhole() throws {
+        let server = try startServer()
+        let client = try RawClient(port: server.port)
+        client.send("PUT /offload-echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        client.send("2;x=y\r\nde\r\n0\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.text == "abcde")
+        #expect(client.readResponse()?.text == "GET /echo")
+    }
+}
