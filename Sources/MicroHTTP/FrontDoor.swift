@@ -33,6 +33,7 @@ final class FrontDoor: @unchecked Sendable {
     private let buffer: UnsafeMutableRawBufferPointer
     private var pending: [Int32: Pending] = [:]
     private var listening = false
+    private var date = DateLine()
     private var thread = pthread_t()
 
     /// Starts serving `listenFD` (which it now owns) for `core`'s polling threads.
@@ -162,12 +163,28 @@ final class FrontDoor: @unchecked Sendable {
 
     /// Answers and closes: what was sent is read first, so closing does not reset the
     /// connection under the reply.
-    private func reply(_ fd: Int32, status: Int, errno name: String, why: String, retryAfter: Bool = false) {
+    private func reply(_ fd: Int32, status: Int, errno name: String, why: String) {
         for _ in 0..<8 where recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) > 0 {}
-        var headers: [(name: String, value: String)] = [("Content-Type", "text/plain; charset=utf-8")]
-        if retryAfter { headers.append(("Retry-After", "1")) }
-        var body = core.errorLine(name, why)
-        body.withUTF8 { RawReply.send(fd, status: status, headers: headers, body: UnsafeRawBufferPointer($0)) }
+        let response = core.engineError(status, name, why)
+        date.refresh()
+        var bytes = ByteBuffer(capacity: 256)
+        ResponseHead.write(
+            into: &bytes, status: status, headers: response.headers, bodyCount: response.body.count, date: date, close: true)
+        bytes.append(response.body.bytes)
+        // Best effort: the socket is non-blocking and the reply small.
+        var offset = 0
+        var spins = 0
+        while offset < bytes.count {
+            let n = send(fd, bytes.base + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EAGAIN && spins < 100 {
+                spins += 1
+                usleep(1000)
+            } else {
+                break
+            }
+        }
         shutdown(fd, Int32(SHUT_WR))
         drop(fd)
     }

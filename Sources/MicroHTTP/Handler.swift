@@ -1,4 +1,4 @@
-/// Answers requests; called on libmicrohttpd's polling threads, so `route` must be quick.
+/// Answers requests; called on the polling threads, so `route` must be quick.
 public protocol HTTPHandler: Sendable {
     /// Answers `request` now, or names a job to run on a worker thread.
     func route(_ request: borrowing Request) -> Dispatch

@@ -1,6 +1,6 @@
 import Glibc
 
-/// A response body in one `malloc`ed buffer, handed to libmicrohttpd without a copy.
+/// A response body in one `malloc`ed buffer, sent from where it was written.
 public struct ResponseBody: ~Copyable {
     private let base: UnsafeMutableRawPointer?
     /// Bytes in the body.
@@ -51,13 +51,6 @@ public struct ResponseBody: ~Copyable {
     /// The bytes, valid while the body lives.
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
-    /// Gives up the buffer; the caller must `free` it (libmicrohttpd does, with `.RESPMEM_MUST_FREE`).
-    consuming func release() -> (base: UnsafeMutableRawPointer?, count: Int) {
-        let taken = (base, count)
-        discard self
-        return taken
-    }
-
     deinit { free(base) }
 }
 
@@ -65,7 +58,7 @@ public struct ResponseBody: ~Copyable {
 public struct Response: ~Copyable {
     /// HTTP status code.
     public var status: Int
-    /// Header fields in order (libmicrohttpd adds `Content-Length`, `Date` and `Connection`).
+    /// Header fields in order (the engine adds `Content-Length`, `Date` and `Connection`).
     public var headers: [(name: String, value: String)]
     /// The body; for HEAD only its length is sent.
     public var body: ResponseBody

@@ -7,7 +7,7 @@ public struct ServerConfig: Sendable {
     public var host: String
     /// TCP port; 0 picks a free one (read it back from `HTTPServer.port`).
     public var port: UInt16
-    /// libmicrohttpd polling threads; inline requests run on these.
+    /// Polling threads; inline requests run on these.
     public var threadPoolSize: Int
     /// Threads that run offloaded (slow) requests.
     public var workerCount: Int
@@ -18,17 +18,16 @@ public struct ServerConfig: Sendable {
     /// The nice value (0...19) the background workers run at; the kernel gives a thread at
     /// nice 10 about a tenth of the CPU a nice-0 thread gets when they compete.
     package var backgroundNice: Int32
-    /// Open connections at most; libmicrohttpd splits it evenly across the polling threads.
+    /// Open connections at most (those the front door holds and those being served).
     public var connectionLimit: Int
     /// Seconds a connection may sit without sending or receiving before it is closed.
     public var idleTimeoutSeconds: Int
     /// Largest request body; larger ones get 413 and are never buffered.
     public var maxBodyBytes: Int
-    /// Body bytes of a chunked upload read and dropped after it passed `maxBodyBytes` before
-    /// the connection is closed: libmicrohttpd 0.9.75 can only send the 413 once the body ends.
+    /// Bytes a client may still send after a closing reply (a refused body) that are read and
+    /// dropped before the connection is closed (reading them keeps the close from resetting
+    /// the connection under the reply).
     package var maxDiscardBytes: Int
-    /// Bytes per connection for the request line and headers (libmicrohttpd's memory pool).
-    public var connectionMemoryLimit: Int
     /// Seconds from accepting a connection to its complete request head (request line and
     /// headers), however the bytes trickle in; past it the client gets 408 and is closed.
     public var headerTimeoutSeconds: Double
@@ -62,7 +61,6 @@ public struct ServerConfig: Sendable {
         idleTimeoutSeconds: Int = 30,
         maxBodyBytes: Int = 16 << 20,
         maxDiscardBytes: Int = 64 << 20,
-        connectionMemoryLimit: Int = 32 << 10,
         headerTimeoutSeconds: Double = 10,
         maxRequestLineBytes: Int = 8 << 10,
         maxHeaderBytes: Int = 16 << 10,
@@ -83,7 +81,6 @@ public struct ServerConfig: Sendable {
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxBodyBytes = maxBodyBytes
         self.maxDiscardBytes = maxDiscardBytes
-        self.connectionMemoryLimit = connectionMemoryLimit
         self.headerTimeoutSeconds = headerTimeoutSeconds
         self.maxRequestLineBytes = maxRequestLineBytes
         self.maxHeaderBytes = maxHeaderBytes
@@ -102,13 +99,10 @@ public struct ServerConfig: Sendable {
 public enum ServerError: Error, Equatable, CustomStringConvertible {
     /// The listening socket could not be opened.
     case listen(ListenError)
-    /// `MHD_start_daemon` refused the options.
-    case daemonStartFailed
 
     public var description: String {
         switch self {
         case .listen(let error): "\(error)"
-        case .daemonStartFailed: "libmicrohttpd refused to start"
         }
     }
 }

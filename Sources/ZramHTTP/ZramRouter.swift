@@ -3,7 +3,7 @@ import ZramDevice
 
 /// Routes zramd's HTTP API (SPEC section 4) to the device registry.
 ///
-/// Cheap requests are answered inline on libmicrohttpd's polling threads; anything that
+/// Cheap requests are answered inline on the engine's polling threads; anything that
 /// can be slow (slow codecs, pages in SQLite, batches, attribute writes, walks over every
 /// slot) is offloaded to a worker, so no connection waits behind another's work.
 public final class ZramRouter: HTTPHandler {

@@ -72,8 +72,8 @@ struct ConcurrentConnectionTests {
         #expect(curl(["http://127.0.0.1:\(server.port)/echo"]).output == "GET /echo")
     }
 
-    /// libmicrohttpd 0.9.75 drops a request line it cannot split into tokens without replying;
-    /// the front door answers it 400 first.
+    /// A request line that cannot be split into tokens is answered 400 (libmicrohttpd 0.9.75
+    /// dropped it without a reply).
     @Test(arguments: ["GARBAGE\r\n\r\n", "GET\r\n\r\n"])
     func untokenizableRequestLinesGet400(_ request: String) throws {
         let server = try startServer()

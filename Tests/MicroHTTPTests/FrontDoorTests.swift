@@ -2,7 +2,7 @@ import Glibc
 import MicroHTTP
 import Testing
 
-/// The checks a connection meets before libmicrohttpd sees it, and the ones on complete
+/// The checks a connection meets before a polling thread takes it, and the ones on complete
 /// headers (issue 11): each answered in one well-formed response, then the connection closed.
 @Suite("Front door: heads answered or closed in bounded time")
 struct FrontDoorTests {

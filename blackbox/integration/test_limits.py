@@ -180,8 +180,8 @@ def test_malformed_http_is_400_or_closed_and_server_keeps_serving(server, reques
 
 
 def test_trickling_request_is_closed_after_the_timeout(zramd_factory):
-    # libmicrohttpd's own timeout is an inactivity timeout, which a trickle never trips: the
-    # header deadline (--header-timeout) runs from accept however the bytes arrive.
+    # An inactivity timeout alone is never tripped by a trickle: the header deadline
+    # (--header-timeout) runs from accept however the bytes arrive.
     s = zramd_factory("--disksize", "1M", "--idle-timeout", "2", "--header-timeout", "2")
     with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Trickle: ")
