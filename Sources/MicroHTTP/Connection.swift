@@ -37,7 +37,6 @@ final class Connection: @unchecked Sendable {
     private var headStartNanos: UInt64 = 0
     private var lingerStartNanos: UInt64 = 0
     private var lingerDiscarded = 0
-    private var peerClosed = false
 
     private var input: ByteBuffer
     /// The current request's head, its offsets from the start of `input`.
@@ -87,7 +86,7 @@ final class Connection: @unchecked Sendable {
 
     /// An epoll event for this socket.
     func handle(_ events: UInt32) {
-        readable = true
+        if events & ~EPOLLOUT.rawValue != 0 { readable = true }
         if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { hangUpSeen = true }
         drive()
     }
@@ -129,7 +128,8 @@ final class Connection: @unchecked Sendable {
             return true
         }
         if n == 0 {
-            peerEnded()
+            // The client shut its side: whatever is unfinished never will be.
+            close()
             return false
         }
         switch errno {
@@ -140,20 +140,22 @@ final class Connection: @unchecked Sendable {
         return false
     }
 
-    /// The client shut its side: a request still unfinished never will be; one being
-    /// answered is answered, then the connection closes.
-    private func peerEnded() {
-        readable = false
-        peerClosed = true
-        if state == .reading { close() }
-    }
-
     // MARK: Requests
 
     /// Handles the next request in the input if it is all there; true when one was handled
     /// (or refused) and there may be another.
     private func parse() -> Bool {
         if head == nil {
+            // Empty lines before a request line are ignored (RFC 9112 2.2); dropped here, so a
+            // client sending nothing else cannot grow the buffer past the head limits.
+            var blank = 0
+            while blank < input.count,
+                input.base.load(fromByteOffset: blank, as: UInt8.self) == UInt8(ascii: "\r")
+                    || input.base.load(fromByteOffset: blank, as: UInt8.self) == UInt8(ascii: "\n")
+            {
+                blank += 1
+            }
+            input.removeFirst(blank)
             guard input.count > 0 else { return false }
             switch RequestHead.inspect(UnsafeRawBufferPointer(start: input.base, count: input.count), core.limits) {
             case .incomplete:
@@ -316,7 +318,7 @@ final class Connection: @unchecked Sendable {
         let head = head
         replyReported = head != nil
         let isHead = method == .HEAD && head != nil
-        closeAfterReply = closeAfterReply || head?.close ?? true || peerClosed || core.draining.load(ordering: .relaxed)
+        closeAfterReply = closeAfterReply || head?.close ?? true || core.draining.load(ordering: .relaxed)
         replyStatus = response.status
         output.count = 0
         outputSent = 0
@@ -439,21 +441,23 @@ final class Connection: @unchecked Sendable {
     /// The poller's periodic check: 408 for a head or body that did not arrive in time,
     /// a quiet close for an idle keep-alive connection, the end of a stalled reply or linger.
     func checkDeadlines(now: UInt64) {
+        func since(_ nanos: UInt64) -> UInt64 { now > nanos ? now - nanos : 0 }
         switch state {
         case .reading:
-            if head == nil && input.count == 0 {
-                if now - lastNanos > core.idleTimeoutNanos { close() }
-            } else if head == nil && headStartNanos != 0 && now - headStartNanos > core.headerTimeoutNanos {
+            if head == nil && headStartNanos == 0 {
+                if since(lastNanos) > core.idleTimeoutNanos { close() }
+            } else if head == nil {
+                guard since(headStartNanos) > core.headerTimeoutNanos else { return }
                 refuse(core.engineError(408, "ETIMEDOUT", "request head not complete within \(Double(core.headerTimeoutNanos) / 1e9) s"))
                 drive()
-            } else if now - lastNanos > core.idleTimeoutNanos {
+            } else if since(lastNanos) > core.idleTimeoutNanos {
                 refuse(core.engineError(408, "ETIMEDOUT", "nothing received for \(core.idleTimeoutNanos / 1_000_000_000) s"))
                 drive()
             }
         case .writing:
-            if now - lastNanos > core.idleTimeoutNanos { close() }
+            if since(lastNanos) > core.idleTimeoutNanos { close() }
         case .lingering:
-            if now - lingerStartNanos > Self.lingerNanos { close() }
+            if since(lingerStartNanos) > Self.lingerNanos { close() }
         case .suspended, .closed:
             break
         }

@@ -112,6 +112,25 @@ struct LaterHeadTests {
         #expect(took > 900 && took < 2000, "408 after \(took) ms")
     }
 
+    @Test func blankLinesBetweenRequestsAreSkippedButTimed() throws {
+        let server = try startServer {
+            $0.headerTimeoutSeconds = 1; $0.idleTimeoutSeconds = 30
+        }
+        let client = try RawClient(port: server.port, timeout: 5)
+        client.send("\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n\r\n")
+        #expect(client.readResponse()?.text == "GET /echo")
+        let start = nowMilliseconds()
+        var answered = false
+        while !answered, nowMilliseconds() - start < 4000 {
+            _ = client.send(String(repeating: "\r\n", count: 4096))
+            var poller = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+            answered = poll(&poller, 1, 100) > 0
+        }
+        let took = nowMilliseconds() - start
+        #expect(client.readResponse()?.status == 408)
+        #expect(took > 900 && took < 2000, "408 after \(took) ms")
+    }
+
     @Test func aHalfClosedSecondRequestIsClosedSoon() throws {
         let server = try startServer { $0.idleTimeoutSeconds = 30 }
         let client = try RawClient(port: server.port, timeout: 5)
