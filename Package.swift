@@ -24,11 +24,11 @@ let package = Package(
         systemLibrary("CZlib", pkgConfig: "zlib", apt: "zlib1g-dev"),
         systemLibrary("CLZO", pkgConfig: "lzo2", apt: "liblzo2-dev"),
         systemLibrary("CSQLite", pkgConfig: "sqlite3", apt: "libsqlite3-dev"),
-        // epoll and eventfd, which Glibc's module does not export.
-        .systemLibrary(name: "CEpoll"),
+        // epoll, eventfd and sched_getcpu, which Glibc's module does not export.
+        .systemLibrary(name: "CLinux"),
 
         // pthread locks every layer shares (ThreadSanitizer sees them; see docs/ARCHITECTURE.md).
-        .target(name: "ZSync", swiftSettings: strict),
+        .target(name: "ZSync", dependencies: ["CLinux"], swiftSettings: strict),
         // Layer 1: codecs (zcomp).
         .target(name: "ZComp", dependencies: ["CZstd", "CLZ4", "CZlib", "CLZO", "ZSync"], swiftSettings: strict),
         // Layer 2: allocator (zsmalloc).
@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "ZramNBD", dependencies: ["ZramDevice", "ZSync"], swiftSettings: strict),
 
         // Layer 5: the HTTP engine (knows nothing of zram).
-        .target(name: "MicroHTTP", dependencies: ["CEpoll", "ZSync"], swiftSettings: strict),
+        .target(name: "MicroHTTP", dependencies: ["CLinux", "ZSync"], swiftSettings: strict),
 
         // Layer 5: zram over HTTP (routes, auth, errors, metrics).
         .target(

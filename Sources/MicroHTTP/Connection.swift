@@ -1,4 +1,4 @@
-import CEpoll
+import CLinux
 import Glibc
 import ZSync
 
@@ -259,7 +259,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func dispatch(_ head: RequestHead.Parsed, bodyCount count: Int) {
-        core.inFlight.add(1, ordering: .sequentiallyConsistent)
+        poller.inFlight.add(1, ordering: .sequentiallyConsistent)
         routed = true
         if input.capacity >= Self.largeBody { carriedLargeBody = true }
         bodyCount = count
@@ -411,7 +411,7 @@ final class Connection: @unchecked Sendable {
         }
         if routed {
             routed = false
-            core.requestDone()
+            core.requestDone(on: poller)
         }
     }
 

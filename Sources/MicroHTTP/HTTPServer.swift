@@ -49,7 +49,7 @@ public final class HTTPServer: Sendable {
         door.stop()
         core.draining.store(true, ordering: .sequentiallyConsistent)
         core.lifecycle.wait(
-            until: { [core] _ in core.inFlight.load(ordering: .sequentiallyConsistent) == 0 },
+            until: { [core] _ in core.inFlight == 0 },
             deadline: PThreadCondition.deadline(after: Double(graceNanos) / 1e9))
         // No suspension may start from here on, and every one still running must hand back first.
         core.lifecycle.withLock { $0.closed = true }

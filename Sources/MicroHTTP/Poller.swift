@@ -1,5 +1,6 @@
-import CEpoll
+import CLinux
 import Glibc
+import Synchronization
 import ZSync
 
 /// One polling thread: its own epoll set (edge-triggered) over the connections it was
@@ -21,6 +22,8 @@ final class Poller: @unchecked Sendable {
     private let inbox = Locked(Inbox())
     private var connections: [Int32: Connection] = [:]
     private var thread = pthread_t()
+    /// Requests this poller handed to the handler and has not answered yet.
+    let inFlight = Atomic<Int>(0)
     /// This thread's `Date` line, refreshed once per loop.
     private(set) var date = DateLine()
 

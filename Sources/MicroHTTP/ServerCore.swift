@@ -29,9 +29,9 @@ final class ServerCore: @unchecked Sendable {
     let background: WorkerPool
     let observer: (@Sendable (RequestOutcome) -> Void)?
     let lifecycle = Watched(Lifecycle())
-    /// Requests handed to the handler and not yet answered. An atomic, not part of
-    /// `lifecycle`: counted twice per request, and only a stopping server waits for it.
-    let inFlight = Atomic<Int>(0)
+    /// Requests handed to the handler and not yet answered (each poller counts its own: a
+    /// counter both cores write twice per request costs more than the request's parsing).
+    var inFlight: Int { pollers.reduce(0) { $0 + $1.inFlight.load(ordering: .sequentiallyConsistent) } }
     /// Connections the polling threads serve.
     let connections = Atomic<Int>(0)
     /// Connections the front door holds until their first request head is complete.
@@ -94,11 +94,11 @@ final class ServerCore: @unchecked Sendable {
 
     func endSuspension() { lifecycle.withLock { $0.suspended -= 1 } }
 
-    /// A routed request is answered.
-    func requestDone() {
+    /// A routed request on `poller` is answered.
+    func requestDone(on poller: Poller) {
+        poller.inFlight.subtract(1, ordering: .sequentiallyConsistent)
         // Once draining, the stopping thread may be waiting for the last one: wake it.
-        let left = inFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
-        if left == 0, draining.load(ordering: .sequentiallyConsistent) { lifecycle.withLock { _ in } }
+        if draining.load(ordering: .sequentiallyConsistent), inFlight == 0 { lifecycle.withLock { _ in } }
     }
 
     /// A connection that carried batch-sized bodies closed: malloc kept those buffers, so the

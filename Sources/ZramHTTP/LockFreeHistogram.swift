@@ -1,36 +1,32 @@
-import Synchronization
+import ZSync
 
-/// A Prometheus histogram of durations kept in atomics: recording takes no lock and allocates
-/// nothing (one bucket add and one sum add), so every request and every codec call can be
-/// timed. Rendered in the text exposition by `ServerMetrics`.
-final class LockFreeHistogram: @unchecked Sendable {
-    // `@unchecked Sendable`: `counts` is only ever accessed atomically.
+/// A Prometheus histogram of durations kept in per-CPU atomics: recording takes no lock,
+/// allocates nothing and writes only this CPU's counters (one bucket add and one sum add),
+/// so every request and every codec call can be timed. Rendered in the text exposition by
+/// `ServerMetrics`.
+final class LockFreeHistogram: Sendable {
     /// Upper bounds in nanoseconds, ascending; a last bucket (+Inf) follows them.
     let bounds: [UInt64]
-    private let counts: UnsafeMutablePointer<Atomic<Int>>
-    private let sumNanos = Atomic<Int>(0)
+    /// The buckets, then the sum of nanoseconds.
+    private let counts: PerCPUCounters
 
     init(bounds: [Duration]) {
         self.bounds = bounds.map { UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000) }
-        counts = .allocate(capacity: self.bounds.count + 1)
-        for i in 0...self.bounds.count { (counts + i).initialize(to: Atomic(0)) }
+        counts = PerCPUCounters(slots: self.bounds.count + 2)
     }
 
-    deinit {
-        counts.deinitialize(count: bounds.count + 1)
-        counts.deallocate()
-    }
+    private var sumSlot: Int { bounds.count + 1 }
 
     @inline(__always)
     func record(nanoseconds: UInt64) {
         var bucket = 0
         while bucket < bounds.count && nanoseconds > bounds[bucket] { bucket += 1 }
-        counts[bucket].add(1, ordering: .relaxed)
-        sumNanos.add(Int(truncatingIfNeeded: nanoseconds), ordering: .relaxed)
+        counts.add(bucket, 1)
+        counts.add(sumSlot, Int(truncatingIfNeeded: nanoseconds))
     }
 
     /// Observations so far.
-    var count: Int { (0...bounds.count).reduce(0) { $0 + counts[$1].load(ordering: .relaxed) } }
+    var count: Int { (0...bounds.count).reduce(0) { $0 + counts.load($1) } }
 
     /// The `_bucket`, `_sum` and `_count` lines of series `name` with `labels` (`key="value",…`
     /// or empty). Buckets are cumulative, as the format wants.
@@ -38,13 +34,13 @@ final class LockFreeHistogram: @unchecked Sendable {
         let prefix = labels.isEmpty ? "" : labels + ","
         var cumulative = 0
         for (i, bound) in bounds.enumerated() {
-            cumulative += counts[i].load(ordering: .relaxed)
+            cumulative += counts.load(i)
             text += "\(name)_bucket{\(prefix)le=\"\(Double(bound) / 1e9)\"} \(cumulative)\n"
         }
-        cumulative += counts[bounds.count].load(ordering: .relaxed)
+        cumulative += counts.load(bounds.count)
         text += "\(name)_bucket{\(prefix)le=\"+Inf\"} \(cumulative)\n"
         let braces = labels.isEmpty ? "" : "{\(labels)}"
-        text += "\(name)_sum\(braces) \(Double(sumNanos.load(ordering: .relaxed)) / 1e9)\n"
+        text += "\(name)_sum\(braces) \(Double(counts.load(sumSlot)) / 1e9)\n"
         text += "\(name)_count\(braces) \(cumulative)\n"
     }
 }

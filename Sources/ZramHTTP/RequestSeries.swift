@@ -1,40 +1,49 @@
-import Synchronization
 import ZSync
 
 /// Requests answered by route and status, and their durations by route, counted without a
 /// lock: every request passes here.
 final class RequestSeries: Sendable {
     /// One route's counters: requests by status code and the duration histogram.
-    final class Route: @unchecked Sendable {
-        // `@unchecked Sendable`: `byStatus` is only ever accessed atomically.
+    final class Route: Sendable {
         let name: String
         let durations: LockFreeHistogram
-        /// Indexed by status code (100...599); anything else counts at 0.
-        private let byStatus: UnsafeMutablePointer<Atomic<Int>>
-        static let statusSlots = 600
+        /// Per-CPU counts of the statuses in `Route.statuses`.
+        private let byStatus: PerCPUCounters
+        /// Statuses outside `Route.statuses` (none that zramd sends today), by code.
+        private let others = Locked<[Int: Int]>([:])
+
+        /// The statuses an HTTP server commonly sends, each with a counter of its own.
+        static let statuses = [
+            100, 200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 406, 408, 409, 411, 412, 413, 414, 415, 416,
+            422, 429, 431, 500, 501, 502, 503, 504, 507,
+        ]
+        /// Status code (0..<600) → its slot in `byStatus`, or `none`.
+        private static let slotOf: [UInt8] = {
+            var table = [UInt8](repeating: none, count: 600)
+            for (slot, status) in statuses.enumerated() { table[status] = UInt8(slot) }
+            return table
+        }()
+        private static let none: UInt8 = .max
 
         init(_ name: String, bounds: [Duration]) {
             self.name = name
             durations = LockFreeHistogram(bounds: bounds)
-            byStatus = .allocate(capacity: Self.statusSlots)
-            for i in 0..<Self.statusSlots { (byStatus + i).initialize(to: Atomic(0)) }
-        }
-
-        deinit {
-            byStatus.deinitialize(count: Self.statusSlots)
-            byStatus.deallocate()
+            byStatus = PerCPUCounters(slots: Self.statuses.count)
         }
 
         @inline(__always) func count(status: Int) {
-            byStatus[(100..<Self.statusSlots).contains(status) ? status : 0].add(1, ordering: .relaxed)
+            let slot = (0..<Self.slotOf.count).contains(status) ? Self.slotOf[status] : Self.none
+            if slot != Self.none {
+                byStatus.add(Int(slot), 1)
+            } else {
+                others.withLock { $0[status, default: 0] += 1 }
+            }
         }
 
-        /// (status, requests) for every status seen.
+        /// (status, requests) for every status seen, in ascending order.
         var statuses: [(Int, Int)] {
-            (0..<Self.statusSlots).compactMap { status in
-                let n = byStatus[status].load(ordering: .relaxed)
-                return n > 0 ? (status, n) : nil
-            }
+            let common = Self.statuses.enumerated().map { ($1, byStatus.load($0)) }
+            return (common + others.withLock { Array($0) }).filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
         }
     }
 
