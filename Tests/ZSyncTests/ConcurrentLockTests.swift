@@ -18,6 +18,20 @@ import ZSync
         #expect(counter.withLock { $0 } == 80_000)
     }
 
+    @Test func perCPUCountersSumExactlyFromManyThreads() {
+        let counters = PerCPUCounters(slots: 3)
+        Self.onThreads(4) { i in
+            for n in 0..<20_000 {
+                counters.add(0, 1)
+                counters.add(2, n % 2 == 0 ? i : -i)
+                if n % 1000 == 0 { sched_yield() }  // move between CPUs now and then
+            }
+        }
+        #expect(counters.load(0) == 80_000)
+        #expect(counters.load(1) == 0)
+        #expect(counters.load(2) == 0)
+    }
+
     @Test func lockedIsBusyWhileAnotherThreadHoldsIt() {
         let value = Locked(0)
         let held = Watched(false)
