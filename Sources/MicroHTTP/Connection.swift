@@ -418,9 +418,11 @@ final class Connection: @unchecked Sendable {
     /// Reads and drops what the client still sends after a closing reply, until it closes,
     /// `maxDiscardBytes` went by, or the poller's sweep finds it lingering too long.
     private func linger() {
-        var scratch: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        // The input buffer is free by now (the closing reply dropped what it held).
+        input.count = 0
+        let scratch = input.spare
         while true {
-            let n = withUnsafeMutableBytes(of: &scratch) { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let n = recv(fd, scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
             if n > 0 {
                 lingerDiscarded += n
                 if lingerDiscarded > core.maxDiscardBytes { break }
