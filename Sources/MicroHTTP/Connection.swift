@@ -148,14 +148,7 @@ final class Connection: @unchecked Sendable {
         if head == nil {
             // Empty lines before a request line are ignored (RFC 9112 2.2); dropped here, so a
             // client sending nothing else cannot grow the buffer past the head limits.
-            var blank = 0
-            while blank < input.count,
-                input.base.load(fromByteOffset: blank, as: UInt8.self) == UInt8(ascii: "\r")
-                    || input.base.load(fromByteOffset: blank, as: UInt8.self) == UInt8(ascii: "\n")
-            {
-                blank += 1
-            }
-            input.removeFirst(blank)
+            input.removeFirst(RequestHead.blankPrefix(UnsafeRawBufferPointer(start: input.base, count: input.count)))
             guard input.count > 0 else { return false }
             switch RequestHead.inspect(UnsafeRawBufferPointer(start: input.base, count: input.count), core.limits) {
             case .incomplete:
@@ -481,27 +474,5 @@ final class Connection: @unchecked Sendable {
         poller.forget(self)
         Glibc.close(fd)
         if carriedLargeBody { core.trimHeapSoon() }
-    }
-}
-
-extension HTTPMethod {
-    /// The method named by `bytes[from..<to]` (upper-case letters, as `RequestHead` checked).
-    init(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {
-        func equals(_ name: StaticString) -> Bool {
-            to - from == name.utf8CodeUnitCount && memcmp(bytes.baseAddress! + from, name.utf8Start, to - from) == 0
-        }
-        if equals("GET") {
-            self = .GET
-        } else if equals("PUT") {
-            self = .PUT
-        } else if equals("HEAD") {
-            self = .HEAD
-        } else if equals("POST") {
-            self = .POST
-        } else if equals("DELETE") {
-            self = .DELETE
-        } else {
-            self = .other(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[from..<to]), as: UTF8.self))
-        }
     }
 }

@@ -1,18 +1,13 @@
+import Glibc
+
 /// An HTTP method: the ones zramd answers by name, anything else as sent.
 public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
     case GET, HEAD, PUT, POST, DELETE
     case other(String)
 
     public init(_ text: String) {
-        self =
-            switch text {
-            case "GET": .GET
-            case "HEAD": .HEAD
-            case "PUT": .PUT
-            case "POST": .POST
-            case "DELETE": .DELETE
-            default: .other(text)
-            }
+        var text = text
+        self = text.withUTF8 { HTTPMethod(UnsafeRawBufferPointer($0), 0, $0.count) }
     }
 
     public var description: String {
@@ -28,6 +23,28 @@ public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
 
     /// An `Allow` header's value for `methods`, in the order given.
     public static func allow(_ methods: [HTTPMethod]) -> String { methods.map(\.description).joined(separator: ", ") }
+}
+
+extension HTTPMethod {
+    /// The method named by `bytes[from..<to]`.
+    init(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {
+        func equals(_ name: StaticString) -> Bool {
+            to - from == name.utf8CodeUnitCount && memcmp(bytes.baseAddress! + from, name.utf8Start, to - from) == 0
+        }
+        if equals("GET") {
+            self = .GET
+        } else if equals("PUT") {
+            self = .PUT
+        } else if equals("HEAD") {
+            self = .HEAD
+        } else if equals("POST") {
+            self = .POST
+        } else if equals("DELETE") {
+            self = .DELETE
+        } else {
+            self = .other(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[from..<to]), as: UTF8.self))
+        }
+    }
 }
 
 /// One HTTP request as the handler sees it; borrowed, valid only during the handler call.
@@ -75,8 +92,13 @@ public struct Request: ~Copyable {
 
     /// The value of header `name`, compared case-insensitively; the first one when repeated.
     public func header(_ name: String) -> String? {
-        let wanted = name.lowercased()
-        return headers.first { $0.name.lowercased() == wanted }?.value
+        switch source {
+        case .list(let list):
+            let wanted = name.lowercased()
+            return list.first { $0.name.lowercased() == wanted }?.value
+        case .lines(let lines):
+            return HeaderLines.value(lines, named: name)
+        }
     }
 
     /// Every header in arrival order.
@@ -136,8 +158,8 @@ enum QueryDecoding {
 
 /// Header lines as `RequestHead` checked them: `name: value`, each ending in `\n` or `\r\n`.
 enum HeaderLines {
-    static func parse(_ lines: UnsafeRawBufferPointer) -> [(name: String, value: String)] {
-        var result: [(name: String, value: String)] = []
+    /// Calls `body` with each line's name and (trimmed) value bounds until it returns false.
+    static func forEach(_ lines: UnsafeRawBufferPointer, _ body: (Range<Int>, Range<Int>) -> Bool) {
         var line = 0
         while line < lines.count {
             var end = line
@@ -145,17 +167,39 @@ enum HeaderLines {
             defer { line = end + 1 }
             let text = end > line && lines[end - 1] == UInt8(ascii: "\r") ? end - 1 : end
             guard text > line, let colon = (line..<text).first(where: { lines[$0] == UInt8(ascii: ":") }) else { continue }
-            var from = colon + 1
-            var to = text
-            while from < to, lines[from] == UInt8(ascii: " ") || lines[from] == UInt8(ascii: "\t") { from += 1 }
-            while to > from, lines[to - 1] == UInt8(ascii: " ") || lines[to - 1] == UInt8(ascii: "\t") { to -= 1 }
-            result.append((string(lines, line, colon), string(lines, from, to)))
+            let (from, to) = RequestHead.trimmed(lines, colon + 1, text)
+            guard body(line..<colon, from..<to) else { return }
+        }
+    }
+
+    static func parse(_ lines: UnsafeRawBufferPointer) -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        forEach(lines) { name, value in
+            result.append((string(lines, name), string(lines, value)))
+            return true
         }
         return result
     }
 
-    private static func string(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> String {
-        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[from..<to]), as: UTF8.self)
+    /// The first value of header `name` (compared case-insensitively), without building the others.
+    static func value(_ lines: UnsafeRawBufferPointer, named name: String) -> String? {
+        let wanted = Array(name.lowercased().utf8)
+        var found: String?
+        forEach(lines) { candidate, value in
+            let matches =
+                candidate.count == wanted.count
+                && zip(candidate, wanted).allSatisfy { i, byte in
+                    let c = lines[i]
+                    return (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c + 32 : c) == byte
+                }
+            if matches { found = string(lines, value) }
+            return !matches
+        }
+        return found
+    }
+
+    private static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 }
 

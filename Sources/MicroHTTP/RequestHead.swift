@@ -41,9 +41,8 @@ enum RequestHead {
 
     /// Judges the request head at the start of `bytes`.
     static func inspect(_ bytes: UnsafeRawBufferPointer, _ limits: Limits) -> Verdict {
-        var start = 0
         // RFC 9112 2.2: empty lines before the request line are ignored.
-        while start < bytes.count, bytes[start] == cr || bytes[start] == lf { start += 1 }
+        let start = blankPrefix(bytes)
         guard let lineEnd = find(lf, in: bytes, from: start, before: min(bytes.count, start + limits.maxRequestLine + 1)) else {
             return bytes.count - start > limits.maxRequestLine
                 ? .reject(status: 414, errno: "E2BIG", why: "request line over \(limits.maxRequestLine) bytes") : .incomplete
@@ -75,6 +74,22 @@ enum RequestHead {
             }
         }
         return items
+    }
+
+    /// The number of CR and LF bytes at the start of `bytes` (the empty lines a head may follow).
+    static func blankPrefix(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var count = 0
+        while count < bytes.count, bytes[count] == cr || bytes[count] == lf { count += 1 }
+        return count
+    }
+
+    /// `from..<to` without the spaces and tabs at either end (a header value's optional whitespace).
+    static func trimmed(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int) -> (Int, Int) {
+        var a = from
+        var b = to
+        while a < b, bytes[a] == space || bytes[a] == UInt8(ascii: "\t") { a += 1 }
+        while b > a, bytes[b - 1] == space || bytes[b - 1] == UInt8(ascii: "\t") { b -= 1 }
+        return (a, b)
     }
 
     private static let cr = UInt8(ascii: "\r")
@@ -172,10 +187,7 @@ enum RequestHead {
             for i in line..<colon where bytes[i] <= space || bytes[i] >= 0x7F {
                 return .reject(status: 400, errno: "EINVAL", why: "malformed header name")
             }
-            var valueStart = colon + 1
-            while valueStart < end, bytes[valueStart] == space || bytes[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
-            var valueEnd = end
-            while valueEnd > valueStart, bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+            let (valueStart, valueEnd) = trimmed(bytes, colon + 1, end)
             if equalFolded(bytes, line, colon, "host") {
                 hosts += 1
             } else if equalFolded(bytes, line, colon, "content-length") {
@@ -226,9 +238,7 @@ enum RequestHead {
         while start < to {
             var end = start
             while end < to, bytes[end] != UInt8(ascii: ",") { end += 1 }
-            var a = start, b = end
-            while a < b, bytes[a] == space || bytes[a] == UInt8(ascii: "\t") { a += 1 }
-            while b > a, bytes[b - 1] == space || bytes[b - 1] == UInt8(ascii: "\t") { b -= 1 }
+            let (a, b) = trimmed(bytes, start, end)
             if b > a { body(a, b) }
             start = end + 1
         }
