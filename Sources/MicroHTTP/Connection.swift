@@ -73,6 +73,8 @@ final class Connection: @unchecked Sendable {
         input = ByteBuffer(capacity: Self.inputCapacity)
         output = ByteBuffer(capacity: 512)
         lastNanos = MonotonicClock.nanoseconds()
+        // The first head's deadline runs from accept, whether or not anything arrives.
+        headStartNanos = lastNanos
     }
 
     /// The input buffer's size at rest; a head or body that needs more grows it for the request.
@@ -409,7 +411,8 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Reads and drops what the client still sends after a closing reply, until it closes,
-    /// `maxDiscardBytes` went by, or the poller's sweep finds it lingering too long.
+    /// `maxDiscardBytes` went by, or the poller's sweep finds it lingering too long. A client
+    /// that had sent nothing more when the reply went out is closed at once.
     private func linger() {
         // The input buffer is free by now (the closing reply dropped what it held).
         input.count = 0
@@ -422,7 +425,7 @@ final class Connection: @unchecked Sendable {
                 continue
             }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && lingerDiscarded > 0 {
                 readable = false
                 return
             }
@@ -441,8 +444,7 @@ final class Connection: @unchecked Sendable {
         case .reading:
             if head == nil && headStartNanos == 0 {
                 if since(lastNanos) > core.idleTimeoutNanos { close() }
-            } else if head == nil {
-                guard since(headStartNanos) > core.headerTimeoutNanos else { return }
+            } else if head == nil && since(headStartNanos) > core.headerTimeoutNanos {
                 refuse(core.engineError(408, "ETIMEDOUT", "request head not complete within \(Double(core.headerTimeoutNanos) / 1e9) s"))
                 drive()
             } else if since(lastNanos) > core.idleTimeoutNanos {

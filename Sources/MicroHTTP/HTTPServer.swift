@@ -31,8 +31,8 @@ public final class HTTPServer: Sendable {
 
     deinit { stop() }
 
-    /// Open connections: those being served and those waiting for a complete first head.
-    package var activeConnections: Int { core.connections.load(ordering: .relaxed) + core.waiting.load(ordering: .relaxed) }
+    /// Open connections.
+    package var activeConnections: Int { core.connections.load(ordering: .relaxed) }
 
     /// Requests running on a worker.
     package var suspendedRequests: Int { core.lifecycle.withLock { $0.suspended } }

@@ -34,8 +34,6 @@ final class ServerCore: @unchecked Sendable {
     var inFlight: Int { pollers.reduce(0) { $0 + $1.inFlight.load(ordering: .sequentiallyConsistent) } }
     /// Connections the polling threads serve.
     let connections = Atomic<Int>(0)
-    /// Connections the front door holds until their first request head is complete.
-    let waiting = Atomic<Int>(0)
     /// Once stopping: replies carry `Connection: close` so keep-alive clients let go.
     let draining = Atomic<Bool>(false)
     private(set) var pollers: [Poller] = []

@@ -2,8 +2,9 @@ import Glibc
 import MicroHTTP
 import Testing
 
-/// The checks a connection meets before a polling thread takes it, and the ones on complete
-/// headers (issue 11): each answered in one well-formed response, then the connection closed.
+/// The checks a connection's first head meets (issue 11; the front door made them until the
+/// polling thread took them over for every head) and the ones on complete headers: each
+/// answered in one well-formed response, then the connection closed.
 @Suite("Front door: heads answered or closed in bounded time")
 struct FrontDoorTests {
     @Test func aTrickledHeadGets408AtTheDeadline() throws {
