@@ -26,14 +26,14 @@ final class Connection: @unchecked Sendable {
     let fd: Int32
     private let poller: Poller
     private let core: ServerCore
-    private(set) var state = State.reading
+    private var state = State.reading
     /// Set by an event: the socket may have bytes (or an end) not read yet.
     private var readable = true
     /// An event said the client shut its side (or the socket failed): read until `recv` says so.
     private var hangUpSeen = false
     /// When something was last received or sent (idle timeout), when the head being received
     /// started arriving (header timeout), and when lingering began.
-    private(set) var lastNanos: UInt64
+    private var lastNanos: UInt64
     private var headStartNanos: UInt64 = 0
     private var lingerStartNanos: UInt64 = 0
     private var lingerDiscarded = 0

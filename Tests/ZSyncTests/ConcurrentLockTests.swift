@@ -12,6 +12,23 @@ import ZSync
         for thread in threads { PThread.join(thread) }
     }
 
+    /// Runs `hold` on another thread, which calls its argument while it holds what it locked;
+    /// `body` runs here meanwhile, then the holder lets go and is joined.
+    static func whileHeldElsewhere(_ hold: @escaping @Sendable (_ holding: () -> Void) -> Void, _ body: () -> Void) {
+        let held = Watched(false)
+        let release = Watched(false)
+        let holder = PThread.spawn {
+            hold {
+                held.withLock { $0 = true }
+                release.wait(until: { $0 })
+            }
+        }
+        held.wait(until: { $0 })
+        body()
+        release.withLock { $0 = true }
+        PThread.join(holder)
+    }
+
     @Test func lockedCountsExactlyFromManyThreads() {
         let counter = Locked(0)
         Self.onThreads(4) { _ in for _ in 0..<20_000 { counter.withLock { $0 += 1 } } }
@@ -34,18 +51,9 @@ import ZSync
 
     @Test func lockedIsBusyWhileAnotherThreadHoldsIt() {
         let value = Locked(0)
-        let held = Watched(false)
-        let release = Watched(false)
-        let holder = PThread.spawn {
-            value.withLock { _ in
-                held.withLock { $0 = true }
-                release.wait(until: { $0 })
-            }
+        Self.whileHeldElsewhere({ holding in value.withLock { _ in holding() } }) {
+            #expect(value.withLockIfAvailable { $0 } == nil, "busy while the other thread holds it")
         }
-        held.wait(until: { $0 })
-        #expect(value.withLockIfAvailable { $0 } == nil, "busy while the other thread holds it")
-        release.withLock { $0 = true }
-        PThread.join(holder)
         #expect(value.withLockIfAvailable { $0 } == 0)
     }
 
@@ -67,22 +75,13 @@ import ZSync
 
     @Test func rwLockedWriterGivesUpAfterItsPatience() {
         let state = RWLocked(0)
-        let reading = Watched(false)
-        let release = Watched(false)
-        let reader = PThread.spawn {
-            state.read { _ in
-                reading.withLock { $0 = true }
-                release.wait(until: { $0 })
-            }
+        Self.whileHeldElsewhere({ holding in state.read { _ in holding() } }) {
+            #expect(state.readIfAvailable { $0 } == 0, "readers share the lock")
+            let start = MonotonicClock.nanoseconds()
+            #expect(state.write(waitingAtMost: 0.05) { $0 = 1 } == nil, "a reader holds it")
+            let waited = Double(MonotonicClock.nanoseconds() - start) / 1e9
+            #expect(waited >= 0.04 && waited < 5, "waited \(waited) s")
         }
-        reading.wait(until: { $0 })
-        #expect(state.readIfAvailable { $0 } == 0, "readers share the lock")
-        let start = MonotonicClock.nanoseconds()
-        #expect(state.write(waitingAtMost: 0.05) { $0 = 1 } == nil, "a reader holds it")
-        let waited = Double(MonotonicClock.nanoseconds() - start) / 1e9
-        #expect(waited >= 0.04 && waited < 5, "waited \(waited) s")
-        release.withLock { $0 = true }
-        PThread.join(reader)
         #expect(state.write(waitingAtMost: 0.05) { $0 = 2 } != nil)
         #expect(state.read { $0 } == 2)
     }

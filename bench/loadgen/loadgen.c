@@ -172,7 +172,7 @@ static void build_request(conn_t *c, int op, int key) {
     } else {
         if (op == OP_GET) {
             if (batch == 1) put_bytes(c, "*2\r\n$3\r\nGET\r\n", 13);
-            else c->out_len += sprintf(c->out, "*%d\r\n$4\r\nMGET\r\n", batch + 1);
+            else c->out_len += sprintf(c->out + c->out_len, "*%d\r\n$4\r\nMGET\r\n", batch + 1);
             for (int i = 0; i < batch; i++) {
                 put_bytes(c, "$16\r\n", 5);
                 put_key(c, key + i);
