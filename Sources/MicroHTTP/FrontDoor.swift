@@ -8,12 +8,11 @@ import ZSync
 /// It stops accepting while `connectionLimit` connections are open (the rest wait in the
 /// backlog) and, out of descriptors, pauses for 50 ms instead of spinning.
 ///
-/// `@unchecked Sendable`: everything but `wakeFD` is touched only by the front door's thread
+/// `@unchecked Sendable`: everything but `epoll.wake()` is touched only by the front door's thread
 /// (and by `init`/`stop` before it starts and after it is joined).
 final class FrontDoor: @unchecked Sendable {
     private let listenFD: Int32
-    private let epollFD: Int32
-    private let wakeFD: Int32
+    private let epoll = WakeableEpoll()
     private let core: ServerCore
     private let connectionLimit: Int
     private var listening = false
@@ -24,39 +23,27 @@ final class FrontDoor: @unchecked Sendable {
         self.listenFD = listenFD
         self.core = core
         connectionLimit = max(1, config.connectionLimit)
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd: \(errno)")
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.fd = wakeFD
-        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl ADD: \(errno)")
         startListening()
         thread = PThread.spawn { [self] in run() }
     }
 
     /// Stops accepting and closes the listening socket.
     func stop() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        epoll.wake()
         PThread.join(thread)
         close(listenFD)
-        close(epollFD)
-        close(wakeFD)
+        epoll.close()
     }
 
     private func startListening() {
         guard !listening else { return }
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.fd = listenFD
-        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, listenFD, &event) == 0, "epoll_ctl ADD: \(errno)")
+        precondition(epoll.add(listenFD, events: EPOLLIN.rawValue, data: 1), "epoll_ctl ADD: \(errno)")
         listening = true
     }
 
     private func stopListening() {
         guard listening else { return }
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, listenFD, nil)
+        epoll.remove(listenFD)
         listening = false
     }
 
@@ -67,9 +54,9 @@ final class FrontDoor: @unchecked Sendable {
         var event = epoll_event()
         while true {
             // While not listening, look again every 50 ms for a free slot or descriptor.
-            let n = epoll_wait(epollFD, &event, 1, listening ? -1 : 50)
+            let n = epoll_wait(epoll.fd, &event, 1, listening ? -1 : 50)
             if n < 0 && errno != EINTR { preconditionFailure("epoll_wait: \(errno)") }
-            if n > 0 && event.data.fd == wakeFD { return }
+            if n > 0 && event.data.u64 == 0 { return }
             if slotsLeft > 0 {
                 startListening()
                 acceptAll()

@@ -6,7 +6,7 @@ import ZSync
 /// One polling thread: its own epoll set (edge-triggered) over the connections it was
 /// given, which it reads, parses and answers; offloaded requests come back through `resume`.
 ///
-/// `@unchecked Sendable`: `inbox` is locked and `wakeFD` is an eventfd; everything else is
+/// `@unchecked Sendable`: `inbox` is locked and `epoll.wake()` any thread's; everything else is
 /// touched only on the poller's thread (and by `stop` after joining it).
 final class Poller: @unchecked Sendable {
     private struct Inbox {
@@ -17,8 +17,7 @@ final class Poller: @unchecked Sendable {
 
     /// The server core owns its pollers and stops them before it goes.
     unowned(unsafe) let core: ServerCore
-    private let epollFD: Int32
-    private let wakeFD: Int32
+    private let epoll = WakeableEpoll()
     private let inbox = Locked(Inbox())
     private var connections: [Int32: Connection] = [:]
     private var thread = pthread_t()
@@ -29,13 +28,6 @@ final class Poller: @unchecked Sendable {
 
     init(core: ServerCore) {
         self.core = core
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd: \(errno)")
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.ptr = nil
-        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0, "epoll_ctl: \(errno)")
         thread = PThread.spawn { [self] in run() }
     }
 
@@ -43,36 +35,30 @@ final class Poller: @unchecked Sendable {
     func adopt(_ fd: Int32) {
         core.connections.add(1, ordering: .relaxed)
         inbox.withLock { $0.adopted.append(fd) }
-        wake()
+        epoll.wake()
     }
 
     /// Queues a connection whose worker stored its reply; any thread.
     func resume(_ connection: Connection) {
         inbox.withLock { $0.resumed.append(connection) }
-        wake()
+        epoll.wake()
     }
 
     /// Closes every connection and ends the thread.
     func stop() {
         inbox.withLock { $0.stopping = true }
-        wake()
+        epoll.wake()
         PThread.join(thread)
         for fd in inbox.withLock({ $0.adopted }) {
             close(fd)
             core.connections.subtract(1, ordering: .relaxed)
         }
-        close(epollFD)
-        close(wakeFD)
+        epoll.close()
     }
 
     /// A connection closed its socket: it leaves the set (closing removed it from epoll).
     func forget(_ connection: Connection) {
         if connections.removeValue(forKey: connection.fd) != nil { core.connections.subtract(1, ordering: .relaxed) }
-    }
-
-    private func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
     }
 
     private func run() {
@@ -81,7 +67,7 @@ final class Poller: @unchecked Sendable {
         defer { events.deallocate() }
         var lastSweep = MonotonicClock.nanoseconds()
         while true {
-            let n = epoll_wait(epollFD, events, Int32(capacity), connections.isEmpty ? -1 : Self.sweepMilliseconds)
+            let n = epoll_wait(epoll.fd, events, Int32(capacity), connections.isEmpty ? -1 : Self.sweepMilliseconds)
             if n < 0 && errno != EINTR { preconditionFailure("epoll_wait: \(errno)") }
             date.refresh()
             for i in 0..<max(0, Int(n)) {
@@ -107,8 +93,7 @@ final class Poller: @unchecked Sendable {
 
     /// Adopts new connections and sends the replies workers handed back; false once stopping.
     private func takeInbox() -> Bool {
-        var count: UInt64 = 0
-        _ = read(wakeFD, &count, 8)
+        epoll.clearWake()
         let taken = inbox.withLock { box in
             defer { (box.adopted, box.resumed) = ([], []) }
             return (box.adopted, box.resumed, box.stopping)
@@ -122,12 +107,11 @@ final class Poller: @unchecked Sendable {
         for fd in taken.0 {
             let connection = Connection(fd: fd, poller: self)
             connections[fd] = connection
-            var event = epoll_event()
-            // Edge-triggered: one event per arrival; a socket that already holds bytes (the
-            // front door peeked at its first head) is reported at once.
-            event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-            event.data.ptr = Unmanaged.passUnretained(connection).toOpaque()
-            if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) != 0 { connection.close() }
+            // Edge-triggered: one event per arrival; a socket that already holds bytes is
+            // reported at once. The event's data is the connection.
+            let data = UInt64(UInt(bitPattern: Unmanaged.passUnretained(connection).toOpaque()))
+            let events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+            if !epoll.add(fd, events: events, data: data) { connection.close() }
         }
         return true
     }

@@ -14,7 +14,7 @@ import ZSync
 
     /// Runs `hold` on another thread, which calls its argument while it holds what it locked;
     /// `body` runs here meanwhile, then the holder lets go and is joined.
-    static func whileHeldElsewhere(_ hold: @escaping @Sendable (_ holding: () -> Void) -> Void, _ body: () -> Void) {
+    static func whileHeldElsewhere(hold: @escaping @Sendable (_ holding: () -> Void) -> Void, meanwhile body: () -> Void) {
         let held = Watched(false)
         let release = Watched(false)
         let holder = PThread.spawn {
@@ -51,9 +51,11 @@ import ZSync
 
     @Test func lockedIsBusyWhileAnotherThreadHoldsIt() {
         let value = Locked(0)
-        Self.whileHeldElsewhere({ holding in value.withLock { _ in holding() } }) {
-            #expect(value.withLockIfAvailable { $0 } == nil, "busy while the other thread holds it")
-        }
+        Self.whileHeldElsewhere(
+            hold: { holding in value.withLock { _ in holding() } },
+            meanwhile: {
+                #expect(value.withLockIfAvailable { $0 } == nil, "busy while the other thread holds it")
+            })
         #expect(value.withLockIfAvailable { $0 } == 0)
     }
 
@@ -75,13 +77,15 @@ import ZSync
 
     @Test func rwLockedWriterGivesUpAfterItsPatience() {
         let state = RWLocked(0)
-        Self.whileHeldElsewhere({ holding in state.read { _ in holding() } }) {
-            #expect(state.readIfAvailable { $0 } == 0, "readers share the lock")
-            let start = MonotonicClock.nanoseconds()
-            #expect(state.write(waitingAtMost: 0.05) { $0 = 1 } == nil, "a reader holds it")
-            let waited = Double(MonotonicClock.nanoseconds() - start) / 1e9
-            #expect(waited >= 0.04 && waited < 5, "waited \(waited) s")
-        }
+        Self.whileHeldElsewhere(
+            hold: { holding in state.read { _ in holding() } },
+            meanwhile: {
+                #expect(state.readIfAvailable { $0 } == 0, "readers share the lock")
+                let start = MonotonicClock.nanoseconds()
+                #expect(state.write(waitingAtMost: 0.05) { $0 = 1 } == nil, "a reader holds it")
+                let waited = Double(MonotonicClock.nanoseconds() - start) / 1e9
+                #expect(waited >= 0.04 && waited < 5, "waited \(waited) s")
+            })
         #expect(state.write(waitingAtMost: 0.05) { $0 = 2 } != nil)
         #expect(state.read { $0 } == 2)
     }
