@@ -33,9 +33,9 @@ def spawn(argv, log):
 
 # ---------------------------------------------------------------- peers and their loaders
 
-def start_memcached(work, port):
+def start_memcached(work, port, threads=2):
     user = ["-u", "root"] if os.geteuid() == 0 else []
-    p = spawn(["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "8192", "-t", "2",
+    p = spawn(["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "8192", "-t", str(threads),
                "-c", "4096", *user], open(os.path.join(work, "memcached.log"), "w"))
     wait_tcp(port)
     return p
